@@ -1,0 +1,78 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace UnlearnService.Engine.Runtime;
+
+/// <summary>
+/// Prepares the process for libtorch and resolves device names. Call <see cref="Initialize"/> before the first
+/// tensor is created: libgomp reads its environment when libtorch is loaded.
+/// </summary>
+public static partial class TorchRuntime
+{
+    static readonly Lock Gate = new();
+    static bool _initialized;
+
+    /// <summary>
+    /// Sets OMP_WAIT_POLICY=PASSIVE in the native environment unless the caller chose a policy (libgomp's
+    /// spinning threads make training several times slower on a small, shared machine), then loads libtorch.
+    /// </summary>
+    public static void Initialize()
+    {
+        lock (Gate)
+        {
+            if (_initialized) return;
+            // Environment.SetEnvironmentVariable only changes .NET's copy; libgomp reads the C environment.
+            if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+                _ = SetEnv("OMP_WAIT_POLICY", "PASSIVE", overwrite: 0);
+            using (torch.ones(1)) { }
+            _initialized = true;
+        }
+    }
+
+    /// <summary>The libtorch version, e.g. "2.10.0"; loads libtorch if needed.</summary>
+    public static string Version
+    {
+        get
+        {
+            Initialize();
+            return torch.__version__;
+        }
+    }
+
+    /// <summary>
+    /// Resolves <c>auto | cpu | cuda | cuda:N</c> to a torch device. <c>auto</c> picks the first CUDA device when
+    /// one is available, else the CPU.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is not one of the accepted forms or names a missing GPU.</exception>
+    public static torch.Device ResolveDevice(string name)
+    {
+        if (!DeviceName.IsValid(name))
+            throw new ArgumentException($"Device '{name}' is not one of auto, cpu, cuda, cuda:N.", nameof(name));
+        Initialize();
+        var normalized = name.Trim().ToLowerInvariant();
+        if (normalized == "auto")
+            return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
+        if (normalized == "cpu")
+            return torch.CPU;
+        if (!torch.cuda.is_available())
+            throw new ArgumentException($"Device '{name}' asks for CUDA, but this process has no CUDA device (or runs the CPU build).", nameof(name));
+        var index = normalized == "cuda" ? 0 : int.Parse(normalized["cuda:".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        var count = torch.cuda.device_count();
+        if (index >= count)
+            throw new ArgumentException($"Device '{name}' does not exist: {count} CUDA device(s) present.", nameof(name));
+        return torch.device(DeviceType.CUDA, index);
+    }
+
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+}
+
+/// <summary>Syntax of device names accepted everywhere a device is configured.</summary>
+public static partial class DeviceName
+{
+    /// <summary>True for <c>auto</c>, <c>cpu</c>, <c>cuda</c> and <c>cuda:N</c> (case-insensitive).</summary>
+    public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name.Trim());
+
+    [System.Text.RegularExpressions.GeneratedRegex("^(auto|cpu|cuda(:[0-9]{1,2})?)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex Pattern();
+}
