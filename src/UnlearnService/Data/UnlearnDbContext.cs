@@ -1,0 +1,29 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using UnlearnService.Features.Tenants;
+
+namespace UnlearnService.Data;
+
+/// <summary>
+/// The service's database. Each provider has a derived context so that each keeps its own migrations
+/// (Data/Migrations/Sqlite and Data/Migrations/Postgres); the model itself is shared.
+/// </summary>
+internal abstract class UnlearnDbContext(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(UnlearnDbContext).Assembly);
+}
+
+internal sealed class SqliteUnlearnDbContext(DbContextOptions<SqliteUnlearnDbContext> options) : UnlearnDbContext(options)
+{
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // SQLite has no timestamp type; as a sortable integer, comparisons and ORDER BY work in SQL.
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
+    }
+}
+
+internal sealed class PostgresUnlearnDbContext(DbContextOptions<PostgresUnlearnDbContext> options) : UnlearnDbContext(options);
