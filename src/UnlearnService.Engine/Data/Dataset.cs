@@ -1,0 +1,112 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Data;
+
+/// <summary>What a model predicts.</summary>
+public enum TaskKind
+{
+    /// <summary>Integer class labels in [0, K), cross-entropy.</summary>
+    Classification,
+
+    /// <summary>Real-valued targets, mean squared error.</summary>
+    Regression,
+}
+
+/// <summary>Which part of the data a sample belongs to.</summary>
+public enum Split : byte
+{
+    /// <summary>Training data: D, of which the forget set Df is a subset.</summary>
+    Train = 0,
+
+    /// <summary>Held-out test data T.</summary>
+    Test = 1,
+}
+
+/// <summary>
+/// A dataset held as one contiguous feature tensor and one target tensor on the CPU (batches index them; there
+/// are no per-sample objects), with per-sample ids, optional data-subject ids and splits.
+/// </summary>
+public sealed class Dataset : IDisposable
+{
+    /// <summary>Creates a dataset; takes ownership of the tensors.</summary>
+    /// <param name="features">float32 [N, ...sample shape].</param>
+    /// <param name="targets">int64 [N] for classification; float32 [N] or [N, k] for regression.</param>
+    /// <param name="sampleIds">N unique ids.</param>
+    /// <param name="subjectIds">N data-subject ids, null where a sample has none.</param>
+    /// <param name="splits">N splits.</param>
+    /// <param name="task">Classification or regression.</param>
+    /// <param name="classCount">K for classification (0 for regression); at least max label + 1.</param>
+    public Dataset(Tensor features, Tensor targets, IReadOnlyList<string> sampleIds, IReadOnlyList<string?> subjectIds,
+        IReadOnlyList<Split> splits, TaskKind task, int classCount)
+    {
+        var n = features.shape[0];
+        if (targets.shape[0] != n || sampleIds.Count != n || subjectIds.Count != n || splits.Count != n)
+            throw new ArgumentException($"Features have {n} samples but targets {targets.shape[0]}, ids {sampleIds.Count}, subjects {subjectIds.Count}, splits {splits.Count}.");
+        if (features.dtype != ScalarType.Float32)
+            throw new ArgumentException($"Features must be float32, not {features.dtype}.", nameof(features));
+        if (task == TaskKind.Classification && targets.dtype != ScalarType.Int64)
+            throw new ArgumentException($"Classification targets must be int64, not {targets.dtype}.", nameof(targets));
+        if (task == TaskKind.Regression && targets.dtype != ScalarType.Float32)
+            throw new ArgumentException($"Regression targets must be float32, not {targets.dtype}.", nameof(targets));
+        Features = features;
+        Targets = targets;
+        SampleIds = sampleIds;
+        SubjectIds = subjectIds;
+        Splits = splits;
+        Task = task;
+        ClassCount = classCount;
+    }
+
+    /// <summary>float32 [N, ...sample shape] on the CPU.</summary>
+    public Tensor Features { get; }
+
+    /// <summary>int64 [N] (classification) or float32 [N] / [N, k] (regression) on the CPU.</summary>
+    public Tensor Targets { get; }
+
+    /// <summary>Per-sample ids, unique within the dataset.</summary>
+    public IReadOnlyList<string> SampleIds { get; }
+
+    /// <summary>Per-sample data-subject ids; null where unknown.</summary>
+    public IReadOnlyList<string?> SubjectIds { get; }
+
+    /// <summary>Per-sample split.</summary>
+    public IReadOnlyList<Split> Splits { get; }
+
+    /// <summary>Classification or regression.</summary>
+    public TaskKind Task { get; }
+
+    /// <summary>Number of classes K (0 for regression).</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Number of samples N.</summary>
+    public int Count => SampleIds.Count;
+
+    /// <summary>Shape of one sample's features, e.g. [1, 28, 28].</summary>
+    public long[] SampleShape => Features.shape[1..];
+
+    /// <summary>Indices of the samples in a split, ascending.</summary>
+    public long[] IndicesOf(Split split) =>
+        Enumerable.Range(0, Count).Where(i => Splits[i] == split).Select(i => (long)i).ToArray();
+
+    /// <summary>A new dataset with the given samples, in the given order (tensors are copied).</summary>
+    public Dataset Select(IReadOnlyList<long> indices)
+    {
+        using var index = torch.tensor(indices.ToArray(), ScalarType.Int64);
+        return new Dataset(
+            Features.index_select(0, index),
+            Targets.index_select(0, index),
+            indices.Select(i => SampleIds[(int)i]).ToArray(),
+            indices.Select(i => SubjectIds[(int)i]).ToArray(),
+            indices.Select(i => Splits[(int)i]).ToArray(),
+            Task,
+            ClassCount);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Features.Dispose();
+        Targets.Dispose();
+    }
+}
