@@ -23,12 +23,15 @@ public sealed class WeakenElfVersionNeeds : Task
     /// <summary>auto: only versions the host's libstdc++ lacks; true: all listed versions.</summary>
     [Required] public string Mode { get; set; } = "auto";
 
+    /// <summary>The libstdc++ to compare against in auto mode; found in the usual library folders when empty.</summary>
+    public string HostLibStdCxx { get; set; } = "";
+
     public override bool Execute()
     {
         var wanted = Versions.Split(new[] { ';' }, StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).ToList();
         if (string.Equals(Mode, "auto", StringComparison.OrdinalIgnoreCase))
         {
-            var host = FindHostLibStdCxx();
+            var host = string.IsNullOrEmpty(HostLibStdCxx) ? FindHostLibStdCxx() : HostLibStdCxx;
             if (host == null)
             {
                 Log.LogMessage(MessageImportance.Low, "No host libstdc++ found; leaving libLibTorchSharp.so untouched.");
