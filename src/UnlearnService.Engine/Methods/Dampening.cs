@@ -1,0 +1,118 @@
+using TorchSharp;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Methods;
+
+/// <summary>SSD: Fisher importances, selection and dampening.</summary>
+public static class Dampening
+{
+    /// <summary>
+    /// Importance of each trainable parameter entry over <paramref name="indices"/>, in eval mode, unshuffled
+    /// batches: the mean over batches of (∇ mean-CE)² — or, label-free, of |∇ mean ‖f(x)‖²|. CPU tensors keyed by
+    /// parameter name; the caller owns them. This is what to cache per model version for the whole training set.
+    /// </summary>
+    public static Dictionary<string, Tensor> Importance(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices,
+        int batchSize, bool labelFree, Action<int>? onBatch = null, CancellationToken cancellationToken = default)
+    {
+        if (indices.Count == 0) throw new ArgumentException("Importance needs at least one sample.", nameof(indices));
+        var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).ToArray();
+        var sums = parameters.Select(p => torch.zeros_like(p.parameter).DetachFromDisposeScope()).ToArray();
+        var batches = 0;
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator: null))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var batchIndices = batch;
+                using var scope = torch.NewDisposeScope();
+                foreach (var (_, p) in parameters) p.grad?.zero_();
+                var output = model.forward(data.Features.index_select(0, batch));
+                var loss = labelFree
+                    ? output.square().flatten(1).sum(1).mean()
+                    : Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
+                loss.backward();
+                using (torch.no_grad())
+                {
+                    for (var i = 0; i < parameters.Length; i++)
+                    {
+                        var grad = parameters[i].parameter.grad;
+                        if (grad is null) continue;
+                        sums[i].add_(labelFree ? grad.abs() : grad.square());
+                    }
+                }
+                batches++;
+                onBatch?.Invoke((int)batch.shape[0]);
+            }
+        }
+        finally
+        {
+            foreach (var (_, p) in parameters) p.grad?.zero_();
+            model.train(wasTraining);
+        }
+        var result = new Dictionary<string, Tensor>(parameters.Length);
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            using var sum = sums[i];
+            result[parameters[i].name] = sum.div(batches).cpu().DetachFromDisposeScope();
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Dampens in place: where I_Df &gt; α·I_D (strict), θ ← min(λ·I_D / I_Df, 1)·θ; elsewhere θ is untouched. β is
+    /// computed only at selected positions (where I_Df &gt; 0), so I_D = 0 gives β = 0 and there is no 0/0.
+    /// Returns the number of dampened entries.
+    /// </summary>
+    public static long Dampen(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> forgetImportance,
+        IReadOnlyDictionary<string, Tensor> trainingImportance, double alpha, double lambda)
+    {
+        long selected = 0;
+        using var noGrad = torch.no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (!p.requires_grad) continue;
+            if (!forgetImportance.TryGetValue(name, out var forget) || !trainingImportance.TryGetValue(name, out var training))
+                throw new ArgumentException($"No importance for parameter '{name}'.");
+            if (!forget.shape.SequenceEqual(p.shape) || !training.shape.SequenceEqual(p.shape))
+                throw new ArgumentException($"Importance of '{name}' has the wrong shape.");
+            using var scope = torch.NewDisposeScope();
+            var iDf = forget.to(p.device);
+            var iD = training.to(p.device);
+            var selection = iDf.gt(iD * alpha);
+            var beta = (iD * lambda).div(iDf.where(selection, 1)).clamp_max(1);
+            p.mul_(beta.where(selection, 1));
+            selected += selection.sum().item<long>();
+        }
+        return selected;
+    }
+
+    internal static IReadOnlyDictionary<string, Tensor>? Run(UnlearningJob job, UnlearningSettings s, bool labelFree,
+        Dictionary<string, double> details, IProgress<EngineProgress>? progress, CancellationToken cancellationToken)
+    {
+        var batch = s.BatchSize!.Value;
+        var cached = job.TrainingSetImportance;
+        var training = job.Forget.Concat(job.Retain).Order().ToList();
+        var tracker = new ProgressTracker(progress, job.Forget.Count + (cached is null ? training.Count : 0));
+        Dictionary<string, Tensor>? computed = null;
+        if (cached is null)
+        {
+            computed = Importance(job.Model, job.Data, training, batch, labelFree, n => tracker.Advance("importance: training set", n), cancellationToken);
+            cached = computed;
+        }
+        var forget = Importance(job.Model, job.Data, job.Forget, batch, labelFree, n => tracker.Advance("importance: forget set", n), cancellationToken);
+        try
+        {
+            details["dampened_entries"] = Dampen(job.Model, forget, cached, s.Alpha!.Value, s.Lambda!.Value);
+            details["total_entries"] = job.Model.parameters().Where(p => p.requires_grad).Sum(p => (double)p.numel());
+            details["importance_cached"] = computed is null ? 1 : 0;
+        }
+        finally
+        {
+            foreach (var t in forget.Values) t.Dispose();
+        }
+        return computed;
+    }
+}

@@ -1,0 +1,92 @@
+using TorchSharp;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Methods;
+
+/// <summary>SalUn's weight saliency and its global mask.</summary>
+internal static class Saliency
+{
+    /// <summary>
+    /// Gradient of L = −mean CE over the forget set with true labels, summed over shuffled batches, in eval mode
+    /// (BatchNorm uses running statistics). One tensor per trainable parameter, in parameter order.
+    /// </summary>
+    public static Tensor[] Gradient(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> forget, int batchSize,
+        Generator generator, Action<int>? onBatch, CancellationToken cancellationToken)
+    {
+        var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
+        var sums = parameters.Select(p => torch.zeros_like(p).DetachFromDisposeScope()).ToArray();
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            foreach (var batch in Batches.Over(forget, batchSize, data.Device, generator))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var batchIndices = batch;
+                using var scope = torch.NewDisposeScope();
+                foreach (var p in parameters) p.grad?.zero_();
+                var output = model.forward(data.Features.index_select(0, batch));
+                var loss = -Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
+                loss.backward();
+                using (torch.no_grad())
+                {
+                    for (var i = 0; i < parameters.Length; i++)
+                    {
+                        var grad = parameters[i].grad;
+                        if (grad is not null) sums[i].add_(grad);
+                    }
+                }
+                onBatch?.Invoke((int)batch.shape[0]);
+            }
+        }
+        finally
+        {
+            foreach (var p in parameters) p.grad?.zero_();
+            model.train(wasTraining);
+        }
+        return sums;
+    }
+
+    /// <summary>
+    /// The 0/1 mask selecting exactly ⌊r·N⌋ entries with the largest saliency |G| over all parameters together
+    /// (one global ranking). Ties are broken by position (a stable sort), so the mask is deterministic.
+    /// </summary>
+    public static Tensor[] Mask(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> forget, double ratio, int batchSize,
+        Generator generator, Action<int>? onBatch, CancellationToken cancellationToken)
+    {
+        var gradients = Gradient(model, data, forget, batchSize, generator, onBatch, cancellationToken);
+        try
+        {
+            return FromSaliency(gradients, ratio);
+        }
+        finally
+        {
+            foreach (var g in gradients) g.Dispose();
+        }
+    }
+
+    /// <summary>The global top-⌊r·N⌋ mask of |G|, split back into parameter shapes (float 0/1 on G's device).</summary>
+    public static Tensor[] FromSaliency(IReadOnlyList<Tensor> gradients, double ratio)
+    {
+        using var scope = torch.NewDisposeScope();
+        var flat = torch.cat(gradients.Select(g => g.abs().flatten()).ToArray());
+        var total = flat.numel();
+        var keep = (long)Math.Floor(ratio * total);
+        var mask = torch.zeros_like(flat);
+        if (keep > 0)
+        {
+            var (_, order) = torch.sort(flat, dim: 0, descending: true, stable: true);
+            mask.index_fill_(0, order.narrow(0, 0, keep), 1);
+        }
+        var masks = new Tensor[gradients.Count];
+        long offset = 0;
+        for (var i = 0; i < gradients.Count; i++)
+        {
+            var n = gradients[i].numel();
+            masks[i] = mask.narrow(0, offset, n).reshape(gradients[i].shape).clone().MoveToOuterDisposeScope();
+            offset += n;
+        }
+        return masks;
+    }
+}

@@ -1,0 +1,67 @@
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Training;
+
+/// <summary>
+/// A dataset's features and targets moved to the compute device once, so that every batch is an index_select on
+/// one contiguous tensor. Disposing frees the device copies, not the dataset.
+/// </summary>
+public sealed class DeviceData : IDisposable
+{
+    /// <summary>Copies the dataset's tensors to <paramref name="device"/> (no copy when already there).</summary>
+    public DeviceData(Dataset dataset, Device device)
+    {
+        Dataset = dataset;
+        Device = device;
+        Features = dataset.Features.to(device);
+        Targets = dataset.Targets.to(device);
+    }
+
+    /// <summary>The source dataset.</summary>
+    public Dataset Dataset { get; }
+
+    /// <summary>The device holding the copies.</summary>
+    public Device Device { get; }
+
+    /// <summary>Features on the device.</summary>
+    public Tensor Features { get; }
+
+    /// <summary>Targets on the device.</summary>
+    public Tensor Targets { get; }
+
+    /// <summary>Classification or regression.</summary>
+    public TaskKind Task => Dataset.Task;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (!ReferenceEquals(Features, Dataset.Features)) Features.Dispose();
+        if (!ReferenceEquals(Targets, Dataset.Targets)) Targets.Dispose();
+    }
+}
+
+/// <summary>Index batches over a subset of samples.</summary>
+internal static class Batches
+{
+    /// <summary>
+    /// Splits <paramref name="indices"/> into batches of at most <paramref name="batchSize"/>, shuffled by
+    /// <paramref name="generator"/> when given. Each yielded tensor is owned by the caller.
+    /// </summary>
+    public static IEnumerable<Tensor> Over(IReadOnlyList<long> indices, int batchSize, Device device, Generator? generator)
+    {
+        if (indices.Count == 0) yield break;
+        using var all = torch.tensor(indices.ToArray(), ScalarType.Int64);
+        using var order = generator is null ? all.alias() : all.index_select(0, torch.randperm(indices.Count, generator: generator));
+        using var onDevice = order.to(device);
+        for (long start = 0; start < indices.Count; start += batchSize)
+        {
+            var length = Math.Min(batchSize, indices.Count - start);
+            yield return onDevice.narrow(0, start, length).clone();
+        }
+    }
+
+    /// <summary>Number of batches for a set of <paramref name="count"/> samples.</summary>
+    public static int Count(int count, int batchSize) => (count + batchSize - 1) / batchSize;
+}
