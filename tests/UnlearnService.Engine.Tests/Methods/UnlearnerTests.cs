@@ -1,0 +1,312 @@
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Methods;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Tests.Methods;
+
+public sealed class UnlearnerTests
+{
+    static readonly ModelSpec Spec = new() { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 16, Depth = 1 };
+    static readonly TrainingOptions Recipe = new() { Epochs = 15, BatchSize = 32, LearningRate = 0.05, Seed = 3 };
+
+    sealed class Fixture : IDisposable
+    {
+        public Fixture(ModelSpec? spec = null, Dataset? dataset = null)
+        {
+            Runtime.TorchRuntime.Initialize();
+            Dataset = dataset ?? SyntheticData.Blobs();
+            SpecUsed = spec ?? Spec;
+            Data = new DeviceData(Dataset, torch.CPU);
+            Model = ModelZoo.Create(SpecUsed, seed: 11);
+            var train = Dataset.IndicesOf(Split.Train);
+            Trainer.Train(Model, Data, train, Recipe);
+            Forget = train.Take(24).ToArray();
+            Retain = train.Skip(24).ToArray();
+        }
+
+        public Dataset Dataset { get; }
+        public ModelSpec SpecUsed { get; }
+        public DeviceData Data { get; }
+        public nn.Module<Tensor, Tensor> Model { get; }
+        public long[] Forget { get; }
+        public long[] Retain { get; }
+
+        public UnlearningJob Job(IReadOnlyDictionary<string, Tensor>? importance = null) => new()
+        {
+            Model = Model, Spec = SpecUsed, Data = Data, Forget = Forget, Retain = Retain, Recipe = Recipe, TrainingSetImportance = importance,
+        };
+
+        public Dictionary<string, Tensor> Snapshot() => Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+        public void Dispose()
+        {
+            Model.Dispose();
+            Data.Dispose();
+            Dataset.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Run_SalUn_NonSalientEntriesBitIdenticalAndSalientOnesMove()
+    {
+        using var f = new Fixture();
+        var before = f.Snapshot();
+        var settings = new UnlearningSettings { Epochs = 3, MaskRatio = 0.3, Seed = 7 };
+        // The run's generator is fresh with the same seed and the mask is its first draw: recompute the same mask.
+        using var generator = new Generator(7, torch.CPU);
+        var mask = Saliency.Mask(f.Model, f.Data, f.Forget, 0.3, 256, generator, null, CancellationToken.None);
+
+        var outcome = Unlearner.Run(UnlearningMethod.SalUn, settings, f.Job());
+
+        var names = f.Model.named_parameters().Select(p => p.name).ToArray();
+        long moved = 0, frozen = 0;
+        for (var i = 0; i < names.Length; i++)
+        {
+            var after = f.Model.state_dict()[names[i]];
+            var keep = mask[i].eq(0);
+            TensorAssert.BitIdentical(before[names[i]].masked_select(keep), after.masked_select(keep), $"frozen entries of {names[i]}");
+            frozen += keep.sum().item<long>();
+            moved += before[names[i]].masked_select(keep.logical_not()).ne(after.masked_select(keep.logical_not())).sum().item<long>();
+        }
+        var total = (long)outcome.Details["total_entries"];
+        Assert.Equal((long)Math.Floor(0.3 * total), (long)outcome.Details["salient_entries"]);
+        Assert.Equal(total - (long)Math.Floor(0.3 * total), frozen);
+        Assert.True(moved > 0.9 * outcome.Details["salient_entries"], $"only {moved} salient entries moved");
+    }
+
+    [Fact]
+    public void FromSaliency_GlobalRanking_SelectsExactlyTopEntriesAcrossParameters()
+    {
+        using var a = torch.tensor(new float[] { 0.1f, -5f, 0.3f, 2f });
+        using var b = torch.tensor(new float[,] { { 4f, -0.2f }, { 1f, 1f }, { 1f, 0f } });
+        // |values| in order: 0.1 5 0.3 2 | 4 0.2 1 1 1 0 → N = 10, r = 0.45 → top 4: 5, 4, 2 and the first 1 (ties by position).
+
+        var masks = Saliency.FromSaliency([a, b], 0.45);
+
+        Assert.Equal(new float[] { 0, 1, 0, 1 }, TensorAssert.Values(masks[0]));
+        Assert.Equal(new float[] { 1, 0, 1, 0, 0, 0 }, TensorAssert.Values(masks[1]));
+        Assert.Equal([3L, 2L], masks[1].shape);
+    }
+
+    [Fact]
+    public void Run_SameSeedTwice_SameWeights()
+    {
+        using var first = new Fixture();
+        using var second = new Fixture();
+        var settings = new UnlearningSettings { Epochs = 2, Seed = 99 };
+
+        Unlearner.Run(UnlearningMethod.SalUn, settings, first.Job());
+        Unlearner.Run(UnlearningMethod.SalUn, settings, second.Job());
+
+        foreach (var (name, value) in first.Model.state_dict())
+            TensorAssert.BitIdentical(value, second.Model.state_dict()[name], name);
+    }
+
+    [Fact]
+    public void Dampen_LinearModel_MatchesHandComputedSsd()
+    {
+        // A linear softmax model: the gradient of mean CE is mean((softmax(Wx+b) − onehot(y)) ⊗ x), computable by hand.
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [2], Outputs = 2, Depth = 0 };
+        float[][] x = [[1f, 2f], [-1f, 0.5f], [0.5f, -1.5f], [2f, 1f]];
+        long[] y = [0, 1, 1, 0];
+        using var dataset = new Dataset(torch.tensor(x.SelectMany(r => r).ToArray(), [4, 2]), torch.tensor(y),
+            ["a", "b", "c", "d"], [null, null, null, null], [Split.Train, Split.Train, Split.Train, Split.Train], TaskKind.Classification, 2);
+        using var data = new DeviceData(dataset, torch.CPU);
+        using var model = ModelZoo.Create(spec, seed: 1);
+        double[,] w = { { 1.0, -1.0 }, { 0.5, 2.0 } };
+        double[] b = [0.1, -0.2];
+        using (torch.no_grad())
+        {
+            model.state_dict()["fc1.weight"].copy_(torch.tensor(new float[] { 1f, -1f, 0.5f, 2f }, [2, 2]));
+            model.state_dict()["fc1.bias"].copy_(torch.tensor(new float[] { 0.1f, -0.2f }));
+        }
+
+        (double[,] W, double[] B) Gradient(int[] samples)
+        {
+            var gw = new double[2, 2];
+            var gb = new double[2];
+            foreach (var s in samples)
+            {
+                var z = new[] { w[0, 0] * x[s][0] + w[0, 1] * x[s][1] + b[0], w[1, 0] * x[s][0] + w[1, 1] * x[s][1] + b[1] };
+                var max = Math.Max(z[0], z[1]);
+                var e = z.Select(v => Math.Exp(v - max)).ToArray();
+                for (var k = 0; k < 2; k++)
+                {
+                    var d = e[k] / e.Sum() - (y[s] == k ? 1 : 0);
+                    gb[k] += d / samples.Length;
+                    for (var j = 0; j < 2; j++) gw[k, j] += d * x[s][j] / samples.Length;
+                }
+            }
+            return (gw, gb);
+        }
+
+        var (allW, allB) = Gradient([0, 1, 2, 3]); // one batch of 64 covers D
+        var (forgetW, forgetB) = Gradient([0, 3]);
+        const double alpha = 3, lambda = 0.8;
+        double Expected(double theta, double iD, double iDf) => iDf > alpha * iD ? theta * Math.Min(lambda * iD / iDf, 1) : theta;
+
+        var importanceD = Dampening.Importance(model, data, [0, 1, 2, 3], 64, labelFree: false);
+        var importanceDf = Dampening.Importance(model, data, [0, 3], 64, labelFree: false);
+        var dampened = Dampening.Dampen(model, importanceDf, importanceD, alpha, lambda);
+
+        var newW = TensorAssert.Values(model.state_dict()["fc1.weight"]);
+        var newB = TensorAssert.Values(model.state_dict()["fc1.bias"]);
+        var expectedCount = 0;
+        for (var k = 0; k < 2; k++)
+        {
+            Assert.Equal(allB[k] * allB[k], TensorAssert.Values(importanceD["fc1.bias"])[k], 5);
+            Assert.Equal(Expected(b[k], allB[k] * allB[k], forgetB[k] * forgetB[k]), newB[k], 5);
+            expectedCount += forgetB[k] * forgetB[k] > alpha * allB[k] * allB[k] ? 1 : 0;
+            for (var j = 0; j < 2; j++)
+            {
+                Assert.Equal(Expected(w[k, j], allW[k, j] * allW[k, j], forgetW[k, j] * forgetW[k, j]), newW[k * 2 + j], 5);
+                expectedCount += forgetW[k, j] * forgetW[k, j] > alpha * allW[k, j] * allW[k, j] ? 1 : 0;
+            }
+        }
+        Assert.Equal(expectedCount, dampened);
+        Assert.InRange(expectedCount, 1, 5); // the case dampens some entries and leaves others
+    }
+
+    [Fact]
+    public void Dampen_ZeroTrainingImportance_ZeroesSelectedEntriesWithoutNaN()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [2], Outputs = 2, Depth = 0 };
+        using var model = ModelZoo.Create(spec, seed: 1);
+        var zeros = model.named_parameters().ToDictionary(p => p.name, p => torch.zeros_like(p.parameter));
+        var forget = model.named_parameters().ToDictionary(p => p.name, p => torch.ones_like(p.parameter));
+        forget["fc1.bias"] = torch.zeros(2); // I_Df = 0 = I_D: not selected (strict), untouched
+
+        var before = TensorAssert.Values(model.state_dict()["fc1.bias"]);
+        Dampening.Dampen(model, forget, zeros, alpha: 10, lambda: 1);
+
+        Assert.All(TensorAssert.Values(model.state_dict()["fc1.weight"]), v => Assert.Equal(0f, v));
+        Assert.Equal(before, TensorAssert.Values(model.state_dict()["fc1.bias"]));
+    }
+
+    [Fact]
+    public void Run_SsdWithCachedImportance_EqualsUncachedAndSkipsTrainingPass()
+    {
+        using var uncached = new Fixture();
+        using var cached = new Fixture();
+        var progress = new List<EngineProgress>();
+
+        var first = Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings(), uncached.Job());
+        var second = Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings(), cached.Job(first.ComputedTrainingSetImportance),
+            new SyncProgress(progress.Add));
+
+        Assert.NotNull(first.ComputedTrainingSetImportance);
+        Assert.Null(second.ComputedTrainingSetImportance);
+        Assert.Equal(1, second.Details["importance_cached"]);
+        Assert.DoesNotContain(progress, p => p.Phase.Contains("training set", StringComparison.Ordinal));
+        foreach (var (name, value) in uncached.Model.state_dict())
+            TensorAssert.BitIdentical(value, cached.Model.state_dict()[name], name);
+    }
+
+    [Theory]
+    [InlineData(UnlearningMethod.Retrain)]
+    [InlineData(UnlearningMethod.FineTune)]
+    [InlineData(UnlearningMethod.GradientAscent)]
+    [InlineData(UnlearningMethod.RandomLabel)]
+    [InlineData(UnlearningMethod.L1Sparse)]
+    [InlineData(UnlearningMethod.SalUn)]
+    [InlineData(UnlearningMethod.Ssd)]
+    [InlineData(UnlearningMethod.SsdLabelFree)]
+    public void Run_EachMethod_ChangesWeightsReportsProgressToOneAndResolvesSettings(UnlearningMethod method)
+    {
+        using var f = new Fixture();
+        var before = f.Snapshot();
+        var progress = new List<EngineProgress>();
+
+        // α = 2 for the SSD variants: on these blobs, importances rarely differ tenfold.
+        var ssd = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree;
+        var settings = ssd ? new UnlearningSettings { Alpha = 2, Seed = 1 } : new UnlearningSettings { Epochs = 2, Seed = 1 };
+        var outcome = Unlearner.Run(method, settings, f.Job(),
+            new SyncProgress(progress.Add));
+
+        Assert.Equal(method, outcome.Method);
+        Assert.True(outcome.Seconds > 0);
+        Assert.Contains(f.Model.state_dict(), kv => !TensorAssert.Identical(before[kv.Key], kv.Value));
+        Assert.NotEmpty(progress);
+        Assert.Equal(1.0, progress[^1].Fraction, 6);
+        Assert.True(progress.Zip(progress.Skip(1)).All(p => p.Second.Fraction >= p.First.Fraction), "progress went backwards");
+        var expected = settings.Resolve(method, Recipe);
+        Assert.Equal(expected, outcome.Settings);
+    }
+
+    [Fact]
+    public void Resolve_Defaults_FollowTheSpecification()
+    {
+        var salun = new UnlearningSettings().Resolve(UnlearningMethod.SalUn);
+        Assert.Equal((10, 0.013, 256, 0.5, 0.9, 5e-4), (salun.Epochs, salun.LearningRate, salun.BatchSize, salun.MaskRatio, salun.Momentum, salun.WeightDecay));
+        var ssd = new UnlearningSettings().Resolve(UnlearningMethod.Ssd);
+        Assert.Equal((10.0, 1.0, 64), (ssd.Alpha, ssd.Lambda, ssd.BatchSize));
+        Assert.Null(ssd.LearningRate);
+        var ga = new UnlearningSettings().Resolve(UnlearningMethod.GradientAscent);
+        Assert.Equal((5, 1e-4), (ga.Epochs, ga.LearningRate));
+        var ft = new UnlearningSettings().Resolve(UnlearningMethod.FineTune);
+        Assert.Equal((10, 0.01), (ft.Epochs, ft.LearningRate));
+    }
+
+    [Fact]
+    public void Run_Cancelled_ThrowsBetweenSteps()
+    {
+        using var f = new Fixture();
+        using var cts = new CancellationTokenSource();
+        var steps = 0;
+        var progress = new SyncProgress(_ => { if (++steps == 3) cts.Cancel(); });
+
+        Assert.Throws<OperationCanceledException>(() =>
+            Unlearner.Run(UnlearningMethod.FineTune, new UnlearningSettings { Epochs = 5 }, f.Job(), progress, cts.Token));
+        Assert.Equal(3, steps);
+    }
+
+    [Fact]
+    public void Run_RegressionSalUn_UsesGaussianTargetsAndMse()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [6], Outputs = 1, Task = TaskKind.Regression, Width = 16, Depth = 1 };
+        using var f = new Fixture(spec, SyntheticData.Linear());
+        var before = f.Snapshot();
+
+        var outcome = Unlearner.Run(UnlearningMethod.SalUn, new UnlearningSettings { Epochs = 2, LearningRate = 0.005 }, f.Job());
+
+        Assert.Contains(f.Model.state_dict(), kv => !TensorAssert.Identical(before[kv.Key], kv.Value));
+        Assert.All(f.Model.parameters(), p => Assert.False(p.isnan().any().item<bool>()));
+        Assert.True(outcome.Details["salient_entries"] > 0);
+    }
+
+    [Fact]
+    public void Step_MatchesTorchSgdWithMomentumAndWeightDecay()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 4, Depth = 1 };
+        using var dataset = SyntheticData.Blobs();
+        using var data = new DeviceData(dataset, torch.CPU);
+        using var ours = ModelZoo.Create(spec, seed: 5);
+        using var theirs = ModelZoo.Create(spec, seed: 5);
+        using var sgd = new Sgd(ours.parameters(), 0.1, 0.9, 5e-4);
+        using var reference = torch.optim.SGD(theirs.parameters(), 0.1, momentum: 0.9, weight_decay: 5e-4);
+        var x = data.Features.narrow(0, 0, 32);
+        var y = data.Targets.narrow(0, 0, 32);
+
+        for (var step = 0; step < 5; step++)
+        {
+            sgd.ZeroGrad();
+            nn.functional.cross_entropy(ours.forward(x), y).backward();
+            sgd.Step();
+            reference.zero_grad();
+            nn.functional.cross_entropy(theirs.forward(x), y).backward();
+            reference.step();
+        }
+
+        foreach (var (name, value) in ours.state_dict())
+            Assert.True(value.allclose(theirs.state_dict()[name], rtol: 1e-5, atol: 1e-6), name);
+    }
+}
+
+/// <summary>Reports synchronously (Progress&lt;T&gt; would post to the thread pool).</summary>
+internal sealed class SyncProgress(Action<EngineProgress> report) : IProgress<EngineProgress>
+{
+    public void Report(EngineProgress value) => report(value);
+}
