@@ -11,6 +11,16 @@ internal static class StreamReading
     /// </summary>
     public static byte[]? ReadExactlyOrNull(Stream stream, long count)
     {
+        var (buffer, filled) = ReadUpTo(stream, count);
+        return filled == count ? buffer : null;
+    }
+
+    /// <summary>
+    /// Reads until <paramref name="count"/> bytes arrived or the stream ended; returns the buffer and how much of
+    /// it was filled (the buffer is exactly <paramref name="count"/> long when it was filled).
+    /// </summary>
+    public static (byte[] Buffer, int Filled) ReadUpTo(Stream stream, long count)
+    {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Array.MaxLength);
         var buffer = new byte[Math.Min(count, FirstChunk)];
         var filled = 0;
@@ -20,10 +30,10 @@ internal static class StreamReading
                 Array.Resize(ref buffer, (int)Math.Min(count, 2L * buffer.Length));
             var read = stream.Read(buffer, filled, buffer.Length - filled);
             if (read == 0)
-                return null;
+                break;
             filled += read;
         }
-        return buffer;
+        return (buffer, filled);
     }
 
     /// <summary>Fills the span; returns how many bytes arrived before the stream ended.</summary>
