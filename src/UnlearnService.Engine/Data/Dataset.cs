@@ -37,8 +37,9 @@ public sealed class Dataset : IDisposable
     /// <param name="splits">N splits.</param>
     /// <param name="task">Classification or regression.</param>
     /// <param name="classCount">K for classification (0 for regression); at least max label + 1.</param>
+    /// <param name="classNames">For classification, optionally the name of each class index (K names).</param>
     public Dataset(Tensor features, Tensor targets, IReadOnlyList<string> sampleIds, IReadOnlyList<string?> subjectIds,
-        IReadOnlyList<Split> splits, TaskKind task, int classCount)
+        IReadOnlyList<Split> splits, TaskKind task, int classCount, IReadOnlyList<string>? classNames = null)
     {
         var n = features.shape[0];
         if (targets.shape[0] != n || sampleIds.Count != n || subjectIds.Count != n || splits.Count != n)
@@ -49,6 +50,8 @@ public sealed class Dataset : IDisposable
             throw new ArgumentException($"Classification targets must be int64, not {targets.dtype}.", nameof(targets));
         if (task == TaskKind.Regression && targets.dtype != ScalarType.Float32)
             throw new ArgumentException($"Regression targets must be float32, not {targets.dtype}.", nameof(targets));
+        if (classNames is not null && (task != TaskKind.Classification || classNames.Count != classCount))
+            throw new ArgumentException($"Class names need a classification task and one name per class ({classCount}), not {classNames.Count}.", nameof(classNames));
         Features = features;
         Targets = targets;
         SampleIds = sampleIds;
@@ -56,6 +59,7 @@ public sealed class Dataset : IDisposable
         Splits = splits;
         Task = task;
         ClassCount = classCount;
+        ClassNames = classNames;
     }
 
     /// <summary>float32 [N, ...sample shape] on the CPU.</summary>
@@ -79,6 +83,12 @@ public sealed class Dataset : IDisposable
     /// <summary>Number of classes K (0 for regression).</summary>
     public int ClassCount { get; }
 
+    /// <summary>
+    /// For classification data whose labels were names (e.g. CSV with "cat", "dog"), the name of each class
+    /// index; null when the labels were class indices already.
+    /// </summary>
+    public IReadOnlyList<string>? ClassNames { get; }
+
     /// <summary>Number of samples N.</summary>
     public int Count => SampleIds.Count;
 
@@ -100,7 +110,43 @@ public sealed class Dataset : IDisposable
             indices.Select(i => SubjectIds[(int)i]).ToArray(),
             indices.Select(i => Splits[(int)i]).ToArray(),
             Task,
-            ClassCount);
+            ClassCount,
+            ClassNames);
+    }
+
+    /// <summary>
+    /// One dataset holding the samples of all parts, in order (tensors are copied), e.g. a train file and a test
+    /// file. The class count is the largest of the parts'.
+    /// </summary>
+    /// <exception cref="ArgumentException">The parts differ in task, sample shape, target shape or class names, or share a sample id.</exception>
+    public static Dataset Concat(IReadOnlyList<Dataset> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0)
+            throw new ArgumentException("There is nothing to concatenate.", nameof(parts));
+        var first = parts[0];
+        foreach (var part in parts)
+        {
+            if (part.Task != first.Task)
+                throw new ArgumentException($"Cannot concatenate {first.Task} and {part.Task} data.", nameof(parts));
+            if (!part.SampleShape.SequenceEqual(first.SampleShape) || !part.Targets.shape[1..].SequenceEqual(first.Targets.shape[1..]))
+                throw new ArgumentException($"Samples of shape [{string.Join(", ", part.SampleShape)}] do not match [{string.Join(", ", first.SampleShape)}].", nameof(parts));
+            if (!(part.ClassNames ?? []).SequenceEqual(first.ClassNames ?? []))
+                throw new ArgumentException("The parts name their classes differently.", nameof(parts));
+        }
+        var ids = parts.SelectMany(p => p.SampleIds).ToArray();
+        var duplicate = ids.GroupBy(id => id, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new ArgumentException($"The sample id '{duplicate.Key}' appears in more than one place.", nameof(parts));
+        return new Dataset(
+            torch.cat(parts.Select(p => p.Features).ToArray(), 0),
+            torch.cat(parts.Select(p => p.Targets).ToArray(), 0),
+            ids,
+            parts.SelectMany(p => p.SubjectIds).ToArray(),
+            parts.SelectMany(p => p.Splits).ToArray(),
+            first.Task,
+            parts.Max(p => p.ClassCount),
+            first.ClassNames);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,95 @@
+using System.Text;
+
+namespace UnlearnService.Engine.Data;
+
+/// <summary>
+/// Splits RFC 4180 text into records: fields separated by commas, records by CRLF (LF or a lone CR are accepted
+/// too), fields optionally in double quotes, within which commas and line breaks are literal and "" is a quote.
+/// Stricter than most readers: a quote inside an unquoted field, text after a closing quote and an unclosed quote
+/// are errors rather than guesses.
+/// </summary>
+internal sealed class CsvRecordReader(TextReader reader, int maxFields)
+{
+    readonly char[] _buffer = new char[64 * 1024];
+    readonly StringBuilder _field = new();
+    int _position;
+    int _length;
+
+    /// <summary>1-based number of the record last read (the header is row 1).</summary>
+    public int Row { get; private set; }
+
+    /// <summary>Reads the next record into <paramref name="fields"/>; false at the end of the text.</summary>
+    public bool ReadRecord(List<string> fields)
+    {
+        fields.Clear();
+        if (Peek() < 0)
+            return false;
+        Row++;
+        while (true)
+        {
+            _field.Clear();
+            var column = fields.Count + 1;
+            if (Peek() == '"')
+            {
+                Next();
+                while (true)
+                {
+                    var c = Next();
+                    if (c < 0)
+                        throw Fail(column, "a quoted field is not closed before the end of the file.");
+                    if (c == '"')
+                    {
+                        if (Peek() != '"')
+                            break;
+                        Next();
+                    }
+                    _field.Append((char)c);
+                }
+                if (Peek() is not (',' or '\r' or '\n' or -1))
+                    throw Fail(column, "a closing quote must be followed by a comma or the end of the line.");
+            }
+            else
+            {
+                int c;
+                while ((c = Peek()) is not (',' or '\r' or '\n' or -1))
+                {
+                    if (c == '"')
+                        throw Fail(column, "a quote inside an unquoted field; quote the whole field and double the quotes within it.");
+                    _field.Append((char)c);
+                    Next();
+                }
+            }
+            if (fields.Count == maxFields)
+                throw new DatasetFormatException($"CSV row {Row}: more than {maxFields} columns, the limit.");
+            fields.Add(_field.ToString());
+            var end = Next();
+            if (end == ',')
+                continue;
+            if (end == '\r' && Peek() == '\n')
+                Next();
+            return true;
+        }
+    }
+
+    int Peek()
+    {
+        if (_position == _length)
+        {
+            _length = reader.Read(_buffer, 0, _buffer.Length);
+            _position = 0;
+            if (_length == 0)
+                return -1;
+        }
+        return _buffer[_position];
+    }
+
+    int Next()
+    {
+        var c = Peek();
+        if (c >= 0)
+            _position++;
+        return c;
+    }
+
+    DatasetFormatException Fail(int column, string message) => new($"CSV row {Row}, column {column}: {message}");
+}
