@@ -1,0 +1,92 @@
+using TorchSharp;
+using UnlearnService.Engine.Formats;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Tests.Models;
+
+public sealed class ModelFileTests
+{
+    static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    [Theory]
+    [InlineData("resnet18_cifar_w8", Architecture.ResNet18, new long[] { 3, 32, 32 }, 8)]
+    [InlineData("small_cnn_w4", Architecture.SmallCnn, new long[] { 1, 28, 28 }, 4)]
+    public void Load_PyTorchStateDict_LoadsUnchangedAndComputesPyTorchsOutputs(string name, Architecture architecture, long[] shape, int width)
+    {
+        var spec = new ModelSpec { Architecture = architecture, InputShape = shape, Outputs = 10, Width = width };
+        using var loaded = ModelFile.Load(Fixture($"{name}.safetensors"), spec);
+        using var io = SafeTensors.Read(Fixture($"{name}_io.safetensors"));
+        loaded.Model.eval();
+
+        using var output = loaded.Model.forward(io["input"]);
+
+        Assert.True(output.allclose(io["output"], rtol: 1e-4, atol: 1e-5),
+            $"max difference {(output - io["output"]).abs().max().item<float>()}");
+        Assert.Equal(3L, loaded.Model.state_dict()["bn1.num_batches_tracked"].item<long>());
+    }
+
+    [Fact]
+    public void Save_ThenLoad_RoundTripsWeightsSpecAndRecipe()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 28, 28], Outputs = 10, Width = 4 };
+        var recipe = new TrainingOptions { Epochs = 3, LearningRate = 0.02, Seed = 4 };
+        using var model = ModelZoo.Create(spec, seed: 8);
+        var path = Path.Combine(Directory.CreateTempSubdirectory().FullName, "m.safetensors");
+
+        var sha = ModelFile.Save(path, model, spec, recipe);
+        using var loaded = ModelFile.Load(path);
+
+        Assert.Equal(64, sha.Length);
+        Assert.Equal(spec.Architecture, loaded.Spec.Architecture);
+        Assert.Equal(spec.InputShape, loaded.Spec.InputShape);
+        Assert.Equal(recipe, loaded.Recipe);
+        foreach (var (key, value) in model.state_dict())
+            TensorAssert.BitIdentical(value, loaded.Model.state_dict()[key], key);
+    }
+
+    [Fact]
+    public void Load_OurFileInPyTorch_KeysAreTorchvisions()
+    {
+        // Our files are plain state dicts: every key is a torchvision key, so torch's load_state_dict accepts them.
+        var spec = new ModelSpec { Architecture = Architecture.ResNet18, InputShape = [3, 32, 32], Outputs = 10, Width = 8 };
+        using var model = ModelZoo.Create(spec, seed: 1);
+        using var stream = new MemoryStream();
+        ModelFile.Save(stream, model, spec);
+        stream.Position = 0;
+        using var ours = SafeTensors.Read(stream);
+        using var theirs = SafeTensors.Read(Fixture("resnet18_cifar_w8.safetensors"));
+
+        Assert.Equal(theirs.Tensors.Select(t => (t.Name, string.Join(",", t.Tensor.shape), t.Tensor.dtype)).Order(),
+            ours.Tensors.Select(t => (t.Name, string.Join(",", t.Tensor.shape), t.Tensor.dtype)).Order());
+    }
+
+    [Fact]
+    public void Load_WrongArchitecture_ThrowsNamingMissingAndUnexpectedKeys()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [1, 28, 28], Outputs = 10 };
+
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(Fixture("small_cnn_w4.safetensors"), spec));
+
+        Assert.Contains("missing [fc3.bias", error.Message, StringComparison.Ordinal);
+        Assert.Contains("unexpected [bn1.bias", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_WrongWidth_ThrowsNamingTheShape()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 28, 28], Outputs = 10, Width = 8 };
+
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(Fixture("small_cnn_w4.safetensors"), spec));
+
+        Assert.Matches(@"has shape \[[0-9, ]+\] but the architecture needs \[[0-9, ]+\]", error.Message);
+    }
+
+    [Fact]
+    public void Load_NoSpecAnywhere_ThrowsAskingForTheArchitecture()
+    {
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(Fixture("small_cnn_w4.safetensors")));
+        Assert.Contains("give the architecture", error.Message, StringComparison.Ordinal);
+    }
+}
