@@ -8,9 +8,9 @@ namespace UnlearnService.Engine.Tests;
 internal static class SyntheticData
 {
     /// <summary>K Gaussian blobs in <paramref name="features"/> dimensions; the last <paramref name="test"/> samples are the test split.</summary>
-    public static Dataset Blobs(int train = 240, int test = 60, int classes = 3, int features = 8, long seed = 5, double spread = 1.0)
+    public static Dataset Blobs(int train = 240, int test = 60, int classes = 3, int features = 8, long seed = 5, double spread = 1.0, int validation = 0)
     {
-        var n = train + test;
+        var n = train + test + validation;
         var generator = new Generator((ulong)seed, torch.CPU);
         var labels = torch.randint(0, classes, [n], dtype: ScalarType.Int64, generator: generator);
         var centres = torch.randn([classes, features], generator: generator) * 2;
@@ -20,7 +20,7 @@ internal static class SyntheticData
             labels,
             Enumerable.Range(0, n).Select(i => $"s{i}").ToArray(),
             Enumerable.Range(0, n).Select(i => (string?)$"subject{i / 10}").ToArray(),
-            Enumerable.Range(0, n).Select(i => i < train ? Split.Train : Split.Test).ToArray(),
+            Enumerable.Range(0, n).Select(i => i < train ? Split.Train : i < train + test ? Split.Test : Split.Validation).ToArray(),
             TaskKind.Classification,
             classes);
     }

@@ -19,8 +19,14 @@ public enum Split : byte
     /// <summary>Training data: D, of which the forget set Df is a subset.</summary>
     Train = 0,
 
-    /// <summary>Held-out test data T.</summary>
+    /// <summary>Held-out test data T: reported, never used to choose anything.</summary>
     Test = 1,
+
+    /// <summary>
+    /// Held-out non-members that are not the test set: tuning judges forgetting against them, so that no
+    /// choice is made on T.
+    /// </summary>
+    Validation = 2,
 }
 
 /// <summary>

@@ -1,0 +1,162 @@
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Methods;
+
+/// <summary>How <see cref="Tuner"/> searches and judges.</summary>
+public sealed record TuneOptions
+{
+    /// <summary>The thresholds a candidate must meet (the run's verdict thresholds).</summary>
+    public VerdictThresholds Thresholds { get; init; } = new();
+
+    /// <summary>Fraction of the retain set held out from the candidates' updates to judge utility on.</summary>
+    public double HoldoutFraction { get; init; } = 0.1;
+
+    /// <summary>At most this many held-out retain samples.</summary>
+    public int MaxHoldout { get; init; } = 2000;
+
+    /// <summary>Seed of the hold-out draw.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Candidates to try; null for the method's default grid (<see cref="Tuner.DefaultGrid"/>).</summary>
+    public IReadOnlyList<UnlearningSettings>? Candidates { get; init; }
+}
+
+/// <summary>One tried setting and how it was judged.</summary>
+/// <param name="Settings">The resolved settings.</param>
+/// <param name="Verdict">Verdict on Df, the held-out retain slice and the validation split.</param>
+/// <param name="UtilityLoss">Accuracy drop (points) on the held-out retain slice; regression: MSE increase in percent.</param>
+/// <param name="ForgetAccuracy">Accuracy on Df after the candidate (classification).</param>
+/// <param name="Seconds">RTE of the candidate.</param>
+public sealed record TuneCandidate(UnlearningSettings Settings, Verdict Verdict, double UtilityLoss, double? ForgetAccuracy, double Seconds);
+
+/// <summary>The search's outcome: the chosen setting and every candidate tried.</summary>
+/// <param name="Method">The tuned method.</param>
+/// <param name="Chosen">The setting to use.</param>
+/// <param name="ChosenPassed">Whether the chosen setting met every threshold; otherwise it is the least bad.</param>
+/// <param name="Candidates">All candidates in the order tried.</param>
+/// <param name="HoldoutCount">Size of the held-out retain slice.</param>
+/// <param name="ValidationCount">Size of the non-member reference set (the validation split).</param>
+public sealed record TuneResult(UnlearningMethod Method, UnlearningSettings Chosen, bool ChosenPassed,
+    IReadOnlyList<TuneCandidate> Candidates, int HoldoutCount, int ValidationCount);
+
+/// <summary>
+/// A small, bounded search over the setting unlearning quality is most sensitive to (the learning rate; α for
+/// SSD). Each candidate starts from the same weights and skips a held-out slice H of the retain set. It is
+/// judged with the run's verdict computed on Df, H (instead of Dr) and the validation split V (instead of T):
+/// utility on data the candidate did not train on, forgetting against non-members that are not the test set.
+/// Never on T, never on a retrained model. Among the candidates that pass, the least utility loss wins.
+/// </summary>
+public static class Tuner
+{
+    /// <summary>The default candidates for a method (settings not listed keep <paramref name="baseline"/>'s values).</summary>
+    public static IReadOnlyList<UnlearningSettings> DefaultGrid(UnlearningMethod method, UnlearningSettings baseline) => method switch
+    {
+        UnlearningMethod.SalUn or UnlearningMethod.RandomLabel =>
+            [.. new[] { 0.002, 0.005, 0.01, 0.02, 0.04 }.Select(lr => baseline with { LearningRate = lr })],
+        UnlearningMethod.FineTune => [.. new[] { 0.005, 0.01, 0.02, 0.05 }.Select(lr => baseline with { LearningRate = lr })],
+        UnlearningMethod.GradientAscent => [.. new[] { 1e-5, 1e-4, 1e-3, 5e-3 }.Select(lr => baseline with { LearningRate = lr })],
+        UnlearningMethod.L1Sparse => [.. new[] { 1e-4, 5e-4, 2e-3 }.Select(a => baseline with { Alpha = a })],
+        UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree => [.. new[] { 1.0, 2, 5, 10, 25, 50 }.Select(a => baseline with { Alpha = a })],
+        _ => throw new ArgumentException($"{method} has nothing to tune."),
+    };
+
+    /// <summary>
+    /// Tunes <paramref name="method"/> on <paramref name="job"/>. The job's model is restored to its starting
+    /// weights afterwards: run the chosen setting on the full retain set for the real result.
+    /// </summary>
+    public static TuneResult Tune(UnlearningMethod method, UnlearningSettings baseline, UnlearningJob job, ForgetPartition partition,
+        TuneOptions? options = null, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new TuneOptions();
+        var candidates = options.Candidates ?? DefaultGrid(method, baseline);
+        if (candidates.Count is 0 or > 32) throw new ArgumentException($"Give between 1 and 32 candidates, not {candidates.Count}.");
+        if (partition.Kind != ForgetKind.Class && partition.Validation.Length == 0)
+            throw new ArgumentException("Tuning sample or subject forgetting needs validation-split samples: non-members other than the test set.");
+
+        var (holdout, retain) = SplitRetain(job.Retain, options);
+        var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
+        var start = job.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var tuningJob = new UnlearningJob
+        {
+            Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
+            TrainingSetImportance = job.TrainingSetImportance,
+        };
+        var results = new List<TuneCandidate>();
+        IReadOnlyDictionary<string, Tensor>? computedImportance = null;
+        try
+        {
+            var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Restore(job.Model, start);
+                var index = i;
+                var candidateProgress = progress is null ? null : new Forward(p =>
+                    progress.Report(new EngineProgress($"candidate {index + 1}/{candidates.Count}: {p.Phase}", (index + p.Fraction) / candidates.Count)));
+                var outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
+                if (outcome.ComputedTrainingSetImportance is { } computed)
+                {
+                    // SSD's I_D does not depend on α: compute it once for all candidates.
+                    computedImportance = computed;
+                    tuningJob = new UnlearningJob
+                    {
+                        Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
+                        TrainingSetImportance = computed,
+                    };
+                }
+                var after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
+                var verdict = Verdict.Judge(before, after, partition.Kind, job.Data.Dataset.ClassCount, options.Thresholds);
+                var loss = after.RetainAccuracy is { } accuracy
+                    ? before.RetainAccuracy!.Value - accuracy
+                    : 100 * (after.RetainMse!.Value - before.RetainMse!.Value) / Math.Max(before.RetainMse!.Value, 1e-12);
+                results.Add(new TuneCandidate(outcome.Settings, verdict, loss, after.ForgetAccuracy, outcome.Seconds));
+            }
+        }
+        finally
+        {
+            Restore(job.Model, start);
+            foreach (var t in start.Values) t.Dispose();
+            if (computedImportance is not null)
+                foreach (var t in computedImportance.Values) t.Dispose();
+        }
+
+        var passing = results.Where(r => r.Verdict.Passed).ToList();
+        var chosen = passing.Count > 0
+            ? passing.MinBy(r => r.UtilityLoss)!
+            : results.MinBy(Shortfall)!;
+        return new TuneResult(method, chosen.Settings, passing.Count > 0, results, holdout.Length, partition.Validation.Length);
+    }
+
+    /// <summary>How far a failing candidate is from its thresholds, each criterion scaled by its threshold.</summary>
+    static double Shortfall(TuneCandidate candidate) => candidate.Verdict.Criteria
+        .Where(c => c.Outcome == CriterionOutcome.Fail)
+        .Sum(c => c.Name == "membership"
+            ? (c.Threshold - c.Value) / c.Threshold
+            : Math.Abs(c.Value - c.Threshold) / Math.Max(Math.Abs(c.Threshold), 1e-9));
+
+    static (long[] Holdout, long[] Retain) SplitRetain(IReadOnlyList<long> retain, TuneOptions options)
+    {
+        var count = (int)Math.Clamp(Math.Round(retain.Count * options.HoldoutFraction), 1, Math.Min(options.MaxHoldout, retain.Count - 1));
+        var random = new Random((int)(options.Seed ^ (options.Seed >> 32)));
+        var shuffled = retain.ToArray();
+        random.Shuffle(shuffled);
+        var holdout = shuffled.Take(count).Order().ToArray();
+        var held = holdout.ToHashSet();
+        return (holdout, retain.Where(i => !held.Contains(i)).ToArray());
+    }
+
+    static void Restore(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> state)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (name, tensor) in model.state_dict()) tensor.copy_(state[name]);
+    }
+
+    sealed class Forward(Action<EngineProgress> report) : IProgress<EngineProgress>
+    {
+        public void Report(EngineProgress value) => report(value);
+    }
+}

@@ -1,0 +1,136 @@
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Methods;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Tests.Methods;
+
+public sealed class TunerTests
+{
+    static (Dataset Data, DeviceData Device, nn.Module<Tensor, Tensor> Model, ModelSpec Spec) Trained(int validation)
+    {
+        Runtime.TorchRuntime.Initialize();
+        var dataset = SyntheticData.Blobs(train: 300, test: 100, validation: validation, spread: 2.0);
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 64, Depth = 2 };
+        var device = new DeviceData(dataset, torch.CPU);
+        var model = ModelZoo.Create(spec, seed: 2);
+        Trainer.Train(model, device, dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = 60, BatchSize = 32, LearningRate = 0.05 });
+        return (dataset, device, model, spec);
+    }
+
+    [Fact]
+    public void Tune_ClassForgetting_ChoosesAPassingCandidateAndRestoresTheModel()
+    {
+        var (dataset, device, model, spec) = Trained(validation: 0);
+        using var _ = dataset;
+        using var __ = device;
+        using var ___ = model;
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
+        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32 };
+
+        var result = Tuner.Tune(UnlearningMethod.SalUn, settings, job, partition);
+
+        Assert.Equal(5, result.Candidates.Count);
+        Assert.True(result.ChosenPassed, string.Join("\n", result.Candidates.Select(c => $"{c.Settings.LearningRate}: {string.Join("; ", c.Verdict.Criteria.Select(x => x.Explanation))}")));
+        var chosen = result.Candidates.Single(c => c.Settings == result.Chosen);
+        Assert.True(chosen.Verdict.Passed);
+        Assert.All(result.Candidates.Where(c => c.Verdict.Passed), c => Assert.True(chosen.UtilityLoss <= c.UtilityLoss));
+        Assert.True(result.HoldoutCount > 0);
+        foreach (var (name, value) in model.state_dict())
+            TensorAssert.BitIdentical(before[name], value, name);
+    }
+
+    [Fact]
+    public void Tune_SampleForgettingWithoutValidationSplit_RefusesToUseTheTestSet()
+    {
+        var (dataset, device, model, spec) = Trained(validation: 0);
+        using var _ = dataset;
+        using var __ = device;
+        using var ___ = model;
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { SampleIds = ["s0", "s1", "s2"] });
+        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+
+        var error = Assert.Throws<ArgumentException>(() => Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition));
+
+        Assert.Contains("validation", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tune_SsdWithValidationSplit_TriesTheAlphaGridAndComputesImportanceOnce()
+    {
+        var (dataset, device, model, spec) = Trained(validation: 100);
+        using var _ = dataset;
+        using var __ = device;
+        using var ___ = model;
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] });
+        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        var phases = new List<string>();
+
+        var result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition, progress: new SyncProgress(p => phases.Add(p.Phase)));
+
+        Assert.Equal([1.0, 2, 5, 10, 25, 50], result.Candidates.Select(c => c.Settings.Alpha!.Value));
+        Assert.Equal(100, result.ValidationCount);
+        Assert.Single(phases.Where(p => p.Contains("training set", StringComparison.Ordinal)).Select(p => p[..p.IndexOf(':', StringComparison.Ordinal)]).Distinct());
+        Assert.All(result.Candidates, c => Assert.Contains(c.Verdict.Criteria, x => x.Name == "membership"));
+    }
+}
+
+public sealed class ForgetPartitionTests
+{
+    [Fact]
+    public void Resolve_Subjects_ForgetsAllTheirTrainingSamplesOnly()
+    {
+        using var dataset = SyntheticData.Blobs(train: 40, test: 20);
+
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { SubjectIds = ["subject1", "subject3"] });
+
+        // Subjects are blocks of 10 samples.
+        Assert.Equal(Enumerable.Range(10, 10).Concat(Enumerable.Range(30, 10)).Select(i => (long)i), partition.Forget);
+        Assert.Equal(20, partition.Retain.Length);
+        Assert.Equal(20, partition.Test.Length);
+        Assert.Equal(ForgetKind.Subjects, partition.Kind);
+        // subject4 (samples 40..49) has only test samples: nothing of it can be forgotten.
+        var error = Assert.Throws<ArgumentException>(() => ForgetPartition.Resolve(dataset, new ForgetSpec { SubjectIds = ["subject4"] }));
+        Assert.Contains("No training samples of subjects: subject4", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_Class_ExcludesThatClassFromTheTestSet()
+    {
+        using var dataset = SyntheticData.Blobs(train: 60, test: 30);
+        var labels = dataset.Targets.data<long>().ToArray();
+
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 2 });
+
+        Assert.All(partition.Forget, i => Assert.Equal(2, labels[i]));
+        Assert.All(partition.Test, i => Assert.NotEqual(2, labels[i]));
+        Assert.Equal(labels.Take(60).Count(l => l == 2), partition.Forget.Length);
+    }
+
+    [Theory]
+    [InlineData(new[] { "nope" }, "Unknown sample ids: nope")]
+    [InlineData(new[] { "s45" }, "Only training samples can be forgotten")]
+    public void Resolve_BadIds_ThrowsNamingThem(string[] ids, string message)
+    {
+        using var dataset = SyntheticData.Blobs(train: 40, test: 20);
+        var error = Assert.Throws<ArgumentException>(() => ForgetPartition.Resolve(dataset, new ForgetSpec { SampleIds = ids }));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_AlreadyForgotten_ExcludedFromRetainAndForget()
+    {
+        using var dataset = SyntheticData.Blobs(train: 40, test: 20);
+
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { SampleIds = ["s0", "s1"] }, new HashSet<string> { "s1", "s2" });
+
+        Assert.Equal([0L], partition.Forget);
+        Assert.DoesNotContain(2L, partition.Retain);
+        Assert.Equal(37, partition.Retain.Length);
+    }
+}
