@@ -1,6 +1,7 @@
 using TorchSharp;
 using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Models;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -79,7 +80,7 @@ public static class Tuner
 
         var (holdout, retain) = SplitRetain(job.Retain, options);
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
-        var start = job.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var start = ModelState.Snapshot(job.Model);
         var tuningJob = new UnlearningJob
         {
             Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
@@ -93,7 +94,7 @@ public static class Tuner
             for (var i = 0; i < candidates.Count; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Restore(job.Model, start);
+                ModelState.Restore(job.Model, start);
                 var index = i;
                 var candidateProgress = progress is null ? null : new Forward(p =>
                     progress.Report(new EngineProgress($"candidate {index + 1}/{candidates.Count}: {p.Phase}", (index + p.Fraction) / candidates.Count)));
@@ -118,7 +119,7 @@ public static class Tuner
         }
         finally
         {
-            Restore(job.Model, start);
+            ModelState.Restore(job.Model, start);
             foreach (var t in start.Values) t.Dispose();
             if (computedImportance is not null)
                 foreach (var t in computedImportance.Values) t.Dispose();
@@ -149,11 +150,6 @@ public static class Tuner
         return (holdout, retain.Where(i => !held.Contains(i)).ToArray());
     }
 
-    static void Restore(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> state)
-    {
-        using var noGrad = torch.no_grad();
-        foreach (var (name, tensor) in model.state_dict()) tensor.copy_(state[name]);
-    }
 
     sealed class Forward(Action<EngineProgress> report) : IProgress<EngineProgress>
     {

@@ -178,11 +178,7 @@ public static class Unlearner
     static void Retrain(UnlearningJob job, UnlearningSettings s, IProgress<EngineProgress>? progress, CancellationToken cancellationToken)
     {
         using (var fresh = ModelZoo.Create(job.Spec, s.Seed))
-        using (var noGrad = torch.no_grad())
-        {
-            var target = job.Model.state_dict();
-            foreach (var (name, value) in fresh.state_dict()) target[name].copy_(value);
-        }
+            ModelState.Restore(job.Model, fresh.state_dict());
         var recipe = (job.Recipe ?? new TrainingOptions()) with
         {
             Epochs = s.Epochs!.Value,

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Methods;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Benchmarking;
+
+/// <summary>A forgetting scenario of a benchmark.</summary>
+/// <param name="Name">Short name, e.g. "random 10%".</param>
+/// <param name="Spec">What to forget.</param>
+public sealed record BenchmarkScenario(string Name, ForgetSpec Spec);
+
+/// <summary>Which methods a benchmark runs and how.</summary>
+public sealed record BenchmarkOptions
+{
+    /// <summary>Methods compared against Retrain (which always runs).</summary>
+    public IReadOnlyList<UnlearningMethod> Methods { get; init; } =
+        [UnlearningMethod.FineTune, UnlearningMethod.GradientAscent, UnlearningMethod.RandomLabel, UnlearningMethod.SalUn, UnlearningMethod.Ssd];
+
+    /// <summary>Also run each method with its tuned setting.</summary>
+    public bool Tune { get; init; } = true;
+
+    /// <summary>Settings given to every method (seed, and any override such as epochs).</summary>
+    public UnlearningSettings Settings { get; init; } = new();
+
+    /// <summary>How tuning searches.</summary>
+    public TuneOptions TuneOptions { get; init; } = new();
+
+    /// <summary>Verdict thresholds reported per run.</summary>
+    public VerdictThresholds Thresholds { get; init; } = new();
+}
+
+/// <summary>One method's run in a scenario.</summary>
+/// <param name="Method">The method.</param>
+/// <param name="Variant">"default" or "tuned".</param>
+/// <param name="Settings">Resolved settings used.</param>
+/// <param name="Metrics">Metrics after unlearning.</param>
+/// <param name="Seconds">RTE.</param>
+/// <param name="AverageGap">Avg. Gap to Retrain (null for Retrain itself).</param>
+/// <param name="Verdict">The verdict against the original model.</param>
+/// <param name="Details">Method-specific facts.</param>
+/// <param name="Tuning">The search, for tuned variants.</param>
+public sealed record MethodResult(UnlearningMethod Method, string Variant, UnlearningSettings Settings, UnlearningMetrics Metrics,
+    double Seconds, double? AverageGap, Verdict Verdict, IReadOnlyDictionary<string, double> Details, TuneResult? Tuning);
+
+/// <summary>A scenario's results.</summary>
+/// <param name="Name">Scenario name.</param>
+/// <param name="Kind">Kind of forgetting.</param>
+/// <param name="Original">Metrics of the original model on this partition.</param>
+/// <param name="Retrain">The gold standard.</param>
+/// <param name="Methods">The other methods, default then tuned.</param>
+/// <param name="ForwardBackwardSeconds">One forward+backward pass over Df (batch 64): the unit of SSD's cached cost.</param>
+public sealed record ScenarioResult(string Name, ForgetKind Kind, UnlearningMetrics Original, MethodResult Retrain,
+    IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds);
+
+/// <summary>Runs scenarios × methods on one trained model, each run starting from the original weights.</summary>
+public static class BenchmarkRunner
+{
+    /// <summary>
+    /// Runs one scenario. <paramref name="trainingImportance"/> is SSD's cached I_D for the original model (the
+    /// same for every scenario of that model version; computed on first use when null and returned through the
+    /// callback so the caller can cache it).
+    /// </summary>
+    public static ScenarioResult Run(LoadedModel original, DeviceData data, BenchmarkScenario scenario, BenchmarkOptions options,
+        IReadOnlyDictionary<string, Tensor> trainingImportance, Action<string>? log = null, IProgress<EngineProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var partition = ForgetPartition.Resolve(data.Dataset, scenario.Spec);
+        var model = original.Model;
+        var start = ModelState.Snapshot(model);
+        try
+        {
+            var before = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
+            MethodResult RunOne(UnlearningMethod method, string variant, UnlearningSettings settings, UnlearningMetrics? retrain, TuneResult? tuning)
+            {
+                ModelState.Restore(model, start);
+                var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
+                var outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
+                var metrics = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
+                var verdict = Verdict.Judge(before, metrics, partition.Kind, data.Dataset.ClassCount, options.Thresholds);
+                log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {outcome.Seconds:F1}s");
+                return new MethodResult(method, variant, outcome.Settings, metrics, outcome.Seconds, retrain is null ? null : metrics.AverageGap(retrain),
+                    verdict, outcome.Details, tuning);
+            }
+
+            var retrain = RunOne(UnlearningMethod.Retrain, "default", options.Settings, null, null);
+            var results = new List<MethodResult>();
+            foreach (var method in options.Methods)
+                results.Add(RunOne(method, "default", options.Settings, retrain.Metrics, null));
+            if (options.Tune)
+            {
+                foreach (var method in options.Methods)
+                {
+                    ModelState.Restore(model, start);
+                    var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
+                    var tuning = Tuner.Tune(method, options.Settings, job, partition, options.TuneOptions, progress, cancellationToken);
+                    log?.Invoke($"{scenario.Name}: {method.ShortName()} tuned → {Describe(tuning.Chosen)} ({(tuning.ChosenPassed ? "passed" : "no candidate passed")})");
+                    results.Add(RunOne(method, "tuned", tuning.Chosen, retrain.Metrics, tuning));
+                }
+            }
+
+            ModelState.Restore(model, start);
+            var forwardBackward = ForwardBackwardSeconds(model, data, partition.Forget);
+            return new ScenarioResult(scenario.Name, partition.Kind, before, retrain, results, forwardBackward);
+        }
+        finally
+        {
+            ModelState.Restore(model, start);
+            foreach (var t in start.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>The hyperparameter a tuned setting differs in, for logs and tables.</summary>
+    public static string Describe(UnlearningSettings s) =>
+        s.MaskRatio is not null || (s.LearningRate is not null && s.Alpha is null) ? $"lr {s.LearningRate:G3}"
+        : s.Lambda is not null ? $"α {s.Alpha:G3}"
+        : s.Alpha is not null ? $"α {s.Alpha:G3}, lr {s.LearningRate:G3}"
+        : "";
+
+    static UnlearningJob Job(LoadedModel original, DeviceData data, ForgetPartition partition, IReadOnlyDictionary<string, Tensor>? importance) => new()
+    {
+        Model = original.Model, Spec = original.Spec, Data = data, Forget = partition.Forget, Retain = partition.Retain,
+        Recipe = original.Recipe, TrainingSetImportance = importance,
+    };
+
+    /// <summary>Wall-clock time of one forward+backward pass over <paramref name="indices"/> in eval mode, batch 64.</summary>
+    public static double ForwardBackwardSeconds(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices)
+    {
+        model.eval();
+        var clock = Stopwatch.StartNew();
+        foreach (var batch in Batches.Over(indices, 64, data.Device, generator: null))
+        {
+            using var batchIndices = batch;
+            using var scope = torch.NewDisposeScope();
+            model.zero_grad();
+            Losses.Supervised(model.forward(data.Features.index_select(0, batch)), data.Targets.index_select(0, batch), data.Task).backward();
+        }
+        clock.Stop();
+        model.zero_grad();
+        model.train();
+        return clock.Elapsed.TotalSeconds;
+    }
+
+}
