@@ -48,18 +48,13 @@ public static class CsvDatasetImporter
         ArgumentException.ThrowIfNullOrEmpty(options.IdPrefix, nameof(options));
 
         using var input = new ImportStreams.LimitedReadStream(stream, limits.MaxBytes, "CSV", ownsInner: false);
-        // Throwing on invalid bytes, rather than substituting U+FFFD, keeps corrupt uploads from becoming data.
-        using var text = new StreamReader(input, new UTF8Encoding(encoderShouldEmitUTF8Identifier: true, throwOnInvalidBytes: true),
-            detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen: true);
-        var records = new CsvRecordReader(text, limits.MaxColumns);
-        try
-        {
-            return Parse(records, options, limits);
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new DatasetFormatException($"CSV row {Math.Max(records.Row, 1)}: the file is not valid UTF-8.", e);
-        }
+        // StreamReader decodes whole buffers ahead of the parser, so a throwing decoder could not say where the
+        // bad bytes are. Decoding them to a sentinel lets the record reader report their row and column.
+        // This encoding's preamble is the UTF-8 byte order mark, which StreamReader then skips.
+        var encoding = Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallback,
+            new DecoderReplacementFallback(CsvRecordReader.InvalidText.ToString()));
+        using var text = new StreamReader(input, encoding, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen: true);
+        return Parse(new CsvRecordReader(text, limits.MaxColumns), options, limits);
     }
 
     sealed class Columns

@@ -15,6 +15,12 @@ internal sealed class CsvRecordReader(TextReader reader, int maxFields)
     int _position;
     int _length;
 
+    /// <summary>
+    /// What the decoder puts in place of bytes that are not UTF-8. U+FFFF is a noncharacter, so text that
+    /// really contains it is rejected too, which costs nothing for numeric tables.
+    /// </summary>
+    public const char InvalidText = '\uFFFF';
+
     /// <summary>1-based number of the record last read (the header is row 1).</summary>
     public int Row { get; private set; }
 
@@ -43,7 +49,7 @@ internal sealed class CsvRecordReader(TextReader reader, int maxFields)
                             break;
                         Next();
                     }
-                    _field.Append((char)c);
+                    Append(c, column);
                 }
                 if (Peek() is not (',' or '\r' or '\n' or -1))
                     throw Fail(column, "a closing quote must be followed by a comma or the end of the line.");
@@ -55,7 +61,7 @@ internal sealed class CsvRecordReader(TextReader reader, int maxFields)
                 {
                     if (c == '"')
                         throw Fail(column, "a quote inside an unquoted field; quote the whole field and double the quotes within it.");
-                    _field.Append((char)c);
+                    Append(c, column);
                     Next();
                 }
             }
@@ -69,6 +75,13 @@ internal sealed class CsvRecordReader(TextReader reader, int maxFields)
                 Next();
             return true;
         }
+    }
+
+    void Append(int c, int column)
+    {
+        if (c == InvalidText)
+            throw Fail(column, "the file is not valid UTF-8 here.");
+        _field.Append((char)c);
     }
 
     int Peek()

@@ -130,6 +130,36 @@ public sealed class SafeTensorsTests
     }
 
     [Fact]
+    public void Write_ReferenceExample_ProducesReferenceBytes()
+    {
+        // The upstream Python tests expect exactly these bytes from save({"test": np.zeros((2, 2), np.int32)}).
+        using var scope = torch.NewDisposeScope();
+        var expected = RawFile("{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}    ", 16);
+        Assert.Equal((byte)'@', expected[0]);
+
+        var actual = ToBytes([("test", torch.zeros(2, 2, dtype: ScalarType.Int32))]);
+
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void Read_ReferenceExamplesUnpaddedAndWithMetadata_Accepted()
+    {
+        // Older reference writers did not pad the header; files with a __metadata__ entry put it first.
+        var unpadded = RawFile("{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16);
+        var withMetadata = RawFile("{\"__metadata__\":{\"framework\":\"pt\"},\"test1\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}       ", 16);
+        Assert.Equal((byte)'<', unpadded[0]);
+        Assert.Equal((byte)'f', withMetadata[0]);
+
+        using var first = SafeTensors.Read(new MemoryStream(unpadded));
+        using var second = SafeTensors.Read(new MemoryStream(withMetadata));
+
+        Assert.Equal(new int[4], first["test"].data<int>().ToArray());
+        Assert.Equal(new long[] { 2, 2 }, second["test1"].shape);
+        Assert.Equal("pt", second.Metadata["framework"]);
+    }
+
+    [Fact]
     public void Read_NonSeekableStream_ReadsSameTensors()
     {
         using var scope = torch.NewDisposeScope();
