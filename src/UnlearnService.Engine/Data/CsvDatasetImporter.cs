@@ -114,7 +114,8 @@ public static class CsvDatasetImporter
             {
                 "train" => Split.Train,
                 "test" => Split.Test,
-                var other => throw Cell(row, columns.Split, columns, $"unknown split {Shorten(other)}; expected train or test."),
+                "validation" => Split.Validation,
+                var other => throw Cell(row, columns.Split, columns, $"unknown split {Shorten(other)}; expected train, test or validation."),
             });
 
             var target = fields[columns.Target];

@@ -10,7 +10,7 @@ namespace UnlearnService.Engine.Data;
 /// Imports a dataset stored as safetensors: tensor <c>x</c> (features [N, ...], any float or integer dtype,
 /// converted to float32 without scaling), tensor <c>y</c> (labels: an integer dtype [N] means classification
 /// with labels ≥ 0; a float dtype [N] or [N, k] means regression), and optionally <c>split</c> (U8 [N]: 0 train,
-/// 1 test; all train when absent). The <c>__metadata__</c> keys <c>sample_ids</c> and <c>subject_ids</c> may
+/// 1 test, 2 validation; all train when absent). The <c>__metadata__</c> keys <c>sample_ids</c> and <c>subject_ids</c> may
 /// hold JSON arrays of N strings (subject ids may also be null); other metadata keys are ignored.
 /// </summary>
 public static class SafeTensorsDatasetImporter
@@ -127,9 +127,9 @@ public static class SafeTensorsDatasetImporter
         if (split.dtype != ScalarType.Byte || split.dim() != 1 || split.shape[0] != n)
             throw Fail($"split must be U8 of shape [{n}], not {split.dtype} of shape [{string.Join(", ", split.shape)}].");
         var values = split.data<byte>().ToArray();
-        var bad = Array.FindIndex(values, v => v > 1);
+        var bad = Array.FindIndex(values, v => v > 2);
         if (bad >= 0)
-            throw Fail($"split of sample {bad} is {values[bad]}; it must be 0 (train) or 1 (test).");
+            throw Fail($"split of sample {bad} is {values[bad]}; it must be 0 (train), 1 (test) or 2 (validation).");
         return values.Select(v => (Split)v).ToArray();
     }
 

@@ -90,7 +90,7 @@ public sealed class SafeTensorsDatasetImporterTests
         { "negative label", File(() => [("x", X()), ("y", Y(0, -3, 1))]), "safetensors dataset: y holds the label -3; class labels must not be negative." },
         { "label over class limit", File(() => [("x", X()), ("y", Y(0, 100_000, 1))]), "safetensors dataset: y holds the label 100000, over the limit of 100000 classes." },
         { "split int64", File(() => [("x", X()), ("y", Y(0, 1, 2)), ("split", torch.zeros(3, dtype: ScalarType.Int64))]), "safetensors dataset: split must be U8 of shape [3], not Int64 of shape [3]." },
-        { "split value 2", File(() => [("x", X()), ("y", Y(0, 1, 2)), ("split", torch.tensor(new byte[] { 0, 2, 1 }))]), "safetensors dataset: split of sample 1 is 2; it must be 0 (train) or 1 (test)." },
+        { "split value 3", File(() => [("x", X()), ("y", Y(0, 1, 2)), ("split", torch.tensor(new byte[] { 0, 3, 1 }))]), "safetensors dataset: split of sample 1 is 3; it must be 0 (train), 1 (test) or 2 (validation)." },
         { "sample_ids not JSON", File(() => [("x", X()), ("y", Y(0, 1, 2))], new() { ["sample_ids"] = "a,b,c" }), "safetensors dataset: the metadata sample_ids is not valid JSON (" },
         { "sample_ids object", File(() => [("x", X()), ("y", Y(0, 1, 2))], new() { ["sample_ids"] = "{}" }), "safetensors dataset: the metadata sample_ids is Object; it must be a JSON array of strings." },
         { "sample_ids miscounted", File(() => [("x", X()), ("y", Y(0, 1, 2))], new() { ["sample_ids"] = Json("a", "b") }), "safetensors dataset: the metadata sample_ids has 2 entries for 3 samples." },
