@@ -4,5 +4,17 @@ using UnlearnService.Cli;
 var root = new RootCommand("unlearn: machine unlearning from the command line (SalUn, SSD and baselines).")
 {
     InfoCommand.Create(),
+    TrainCommand.Create(),
+    ForgetCommand.CreateForget(),
+    ForgetCommand.CreateTune(),
 };
-return await root.Parse(args).InvokeAsync();
+try
+{
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is ArgumentException or IOException or UnlearnService.Engine.Models.ModelFormatException
+    or UnlearnService.Engine.Formats.SafeTensorsFormatException or UnlearnService.Engine.Data.DatasetFormatException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

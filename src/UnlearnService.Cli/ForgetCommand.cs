@@ -1,0 +1,143 @@
+using System.CommandLine;
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Methods;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+
+namespace UnlearnService.Cli;
+
+/// <summary>`unlearn forget` and `unlearn tune`: unlearn a forget set from a model and report before/after metrics.</summary>
+internal static class ForgetCommand
+{
+    static readonly Option<string> Model = new("--model") { Description = "Weights written by `unlearn train` (or any safetensors with the spec in its metadata).", Required = true };
+    static readonly Option<string[]> Ids = new("--ids") { Description = "Sample ids to forget (comma-separated).", AllowMultipleArgumentsPerToken = true, CustomParser = SplitCommas };
+    static readonly Option<string?> IdsFile = new("--ids-file") { Description = "A file with one sample id per line." };
+    static readonly Option<string[]> Subjects = new("--subjects") { Description = "Data subjects to forget (comma-separated).", CustomParser = SplitCommas };
+    static readonly Option<int?> Class = new("--class") { Description = "A class to forget." };
+
+    static string[] SplitCommas(System.CommandLine.Parsing.ArgumentResult r) =>
+        r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+
+    public static Command CreateForget()
+    {
+        var data = CliOptions.Data();
+        var method = CliOptions.Method();
+        var tune = new Option<bool>("--tune") { Description = "Search the learning rate (α for SSD) first and use the best setting that meets the verdict." };
+        var output = new Option<string>("--out") { Description = "Weights file to write.", Required = true };
+        var metrics = new Option<string?>("--metrics") { Description = "Write metrics, settings and verdict as JSON here." };
+        var command = new Command("forget", "Unlearn sample ids, subjects or a class from a model; write new weights and metrics.");
+        AddCommon(command, data, method);
+        command.Options.Add(tune);
+        command.Options.Add(output);
+        command.Options.Add(metrics);
+        command.SetAction(result => Run(result, data, method, result.GetValue(tune), result.GetValue(output), result.GetValue(metrics)));
+        return command;
+    }
+
+    public static Command CreateTune()
+    {
+        var data = CliOptions.Data();
+        var method = CliOptions.Method();
+        var report = new Option<string?>("--report") { Description = "Write the search as JSON here." };
+        var command = new Command("tune", "Search the learning rate (α for SSD) on held-out retain data and the validation split; print every candidate.");
+        AddCommon(command, data, method);
+        command.Options.Add(report);
+        command.SetAction(result => Run(result, data, method, tune: true, output: null, result.GetValue(report)));
+        return command;
+    }
+
+    static void AddCommon(Command command, Option<string> data, Option<string> method)
+    {
+        command.Options.Add(Model);
+        command.Options.Add(method);
+        CliOptions.AddData(command, data);
+        CliOptions.AddHyperparameters(command);
+        foreach (var option in new Option[] { Ids, IdsFile, Subjects, Class }) command.Options.Add(option);
+    }
+
+    static int Run(ParseResult result, Option<string> data, Option<string> methodOption, bool tune, string? output, string? jsonPath)
+    {
+        UnlearningMethodNames.TryParse(result.GetValue(methodOption), out var method);
+        var device = CliOptions.DeviceOf(result);
+        var spec = ForgetSpecOf(result);
+        using var dataset = CliOptions.DataSourceOf(result, data).Load();
+        using var loaded = ModelFile.Load(result.GetValue(Model)!);
+        loaded.Model.to(device);
+        using var deviceData = new DeviceData(dataset, device);
+        var partition = ForgetPartition.Resolve(dataset, spec);
+        var job = new UnlearningJob
+        {
+            Model = loaded.Model, Spec = loaded.Spec, Data = deviceData, Forget = partition.Forget, Retain = partition.Retain, Recipe = loaded.Recipe,
+        };
+        Console.WriteLine($"Forgetting {partition.Forget.Length} samples ({partition.Kind}); retain {partition.Retain.Length}, test {partition.Test.Length}, validation {partition.Validation.Length}; device {device}");
+        var before = UnlearningMetrics.Measure(loaded.Model, deviceData, partition.Forget, partition.Retain, partition.Test);
+
+        var settings = CliOptions.SettingsOf(result);
+        TuneResult? tuning = null;
+        if (tune)
+        {
+            var progress = new ConsoleProgress($"tune {method.ShortName()}");
+            tuning = Tuner.Tune(method, settings, job, partition, new TuneOptions { Seed = settings.Seed }, progress);
+            progress.Done();
+            PrintCandidates(tuning);
+            settings = tuning.Chosen;
+            if (output is null)
+            {
+                if (jsonPath is not null) CliOptions.WriteJson(jsonPath, tuning);
+                return 0;
+            }
+        }
+
+        var runProgress = new ConsoleProgress(method.ShortName());
+        var outcome = Unlearner.Run(method, settings, job, runProgress);
+        runProgress.Done();
+        var after = UnlearningMetrics.Measure(loaded.Model, deviceData, partition.Forget, partition.Retain, partition.Test);
+        var verdict = Verdict.Judge(before, after, partition.Kind, dataset.ClassCount);
+        loaded.Model.to(torch.CPU);
+        var sha = ModelFile.Save(output!, loaded.Model, loaded.Spec, loaded.Recipe);
+
+        Console.WriteLine($"Wrote {output} (sha256 {sha}); RTE {outcome.Seconds:F2} s");
+        Console.WriteLine(MarkdownTable.Metrics([("before", before), ("after", after)]));
+        Console.WriteLine($"Verdict: {(verdict.Passed ? "PASS" : "FAIL")}");
+        foreach (var c in verdict.Criteria) Console.WriteLine($"  {c.Outcome,-12} {c.Name}: {c.Explanation}");
+        if (jsonPath is not null)
+        {
+            CliOptions.WriteJson(jsonPath, new
+            {
+                method = method.ShortName(), settings = outcome.Settings, rteSeconds = outcome.Seconds, outcome.Details,
+                forget = new { kind = partition.Kind, count = partition.Forget.Length }, before, after, verdict, tuning,
+                device = device.ToString(), outputSha256 = sha, metricDefinitions = UnlearningMetrics.DefinitionVersion,
+            });
+        }
+        return 0;
+    }
+
+    static ForgetSpec ForgetSpecOf(ParseResult result)
+    {
+        var ids = result.GetValue(Ids);
+        if (result.GetValue(IdsFile) is { } file)
+            ids = [.. ids ?? [], .. File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0)];
+        var subjects = result.GetValue(Subjects);
+        return new ForgetSpec
+        {
+            SampleIds = ids is { Length: > 0 } ? ids : null,
+            SubjectIds = subjects is { Length: > 0 } ? subjects : null,
+            Class = result.GetValue(Class),
+        };
+    }
+
+    static void PrintCandidates(TuneResult tuning)
+    {
+        Console.WriteLine($"Tuning {tuning.Method.ShortName()}: held-out retain {tuning.HoldoutCount}, validation {tuning.ValidationCount}");
+        Console.WriteLine("| candidate | verdict | utility loss (points) | forget accuracy | RTE (s) |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: |");
+        foreach (var c in tuning.Candidates)
+        {
+            var mark = c.Settings == tuning.Chosen ? " **chosen**" : "";
+            Console.WriteLine($"| {Engine.Benchmarking.BenchmarkRunner.Describe(c.Settings)}{mark} | {(c.Verdict.Passed ? "pass" : "fail")} | {c.UtilityLoss:F2} | {c.ForgetAccuracy:F2} | {c.Seconds:F1} |");
+        }
+        if (!tuning.ChosenPassed) Console.WriteLine("No candidate met every threshold; the chosen one is the least bad.");
+    }
+}

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using TorchSharp;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+
+namespace UnlearnService.Cli;
+
+/// <summary>`unlearn train`: trains a zoo model on a dataset and writes self-describing safetensors weights.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = CliOptions.Data();
+        var architecture = new Option<Architecture>("--arch") { Description = "Mlp, SmallCnn or ResNet18.", DefaultValueFactory = _ => Architecture.SmallCnn };
+        var width = new Option<int?>("--width") { Description = "Model width (zoo default when omitted)." };
+        var depth = new Option<int?>("--depth") { Description = "MLP hidden layers." };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 20 };
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 0.05 };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 128 };
+        var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Cosine };
+        var minAccuracy = new Option<double?>("--min-train-accuracy") { Description = "Train again with twice the epochs (up to 4×) until training accuracy reaches this percentage." };
+        var output = new Option<string>("--out") { Description = "Weights file to write.", Required = true };
+        var report = new Option<string?>("--report") { Description = "Write a JSON report here." };
+
+        var command = new Command("train", "Train a zoo model (seeded, SGD with momentum and a schedule).");
+        CliOptions.AddData(command, data);
+        foreach (var option in new Option[] { architecture, width, depth, epochs, lr, batch, schedule, minAccuracy, output, report })
+            command.Options.Add(option);
+        command.SetAction(result =>
+        {
+            var device = CliOptions.DeviceOf(result);
+            using var dataset = CliOptions.DataSourceOf(result, data).Load();
+            var spec = new ModelSpec
+            {
+                Architecture = result.GetValue(architecture),
+                InputShape = dataset.SampleShape,
+                Outputs = dataset.Task == TaskKind.Classification ? dataset.ClassCount : (int)(dataset.Targets.dim() == 1 ? 1 : dataset.Targets.shape[1]),
+                Task = dataset.Task,
+                Width = result.GetValue(width),
+                Depth = result.GetValue(depth),
+            };
+            var recipe = new TrainingOptions
+            {
+                Epochs = result.GetValue(epochs), LearningRate = result.GetValue(lr), BatchSize = result.GetValue(batch),
+                Schedule = result.GetValue(schedule), Seed = result.GetValue(CliOptions.Seed),
+            };
+            var trained = Train(spec, recipe, dataset, device, result.GetValue(minAccuracy));
+            using var model = trained.Model;
+            var path = result.GetValue(output)!;
+            var sha = ModelFile.Save(path, model, spec, trained.Recipe);
+            Console.WriteLine($"Wrote {path} (sha256 {sha})");
+            Console.WriteLine($"  {spec.Architecture} width {spec.ResolvedWidth}, {trained.Recipe.Epochs} epochs, {trained.Report.SamplesPerSecond:F0} samples/s, {trained.Report.Seconds:F1} s");
+            Console.WriteLine($"  train accuracy {trained.TrainAccuracy:F2}%  test accuracy {trained.TestAccuracy:F2}%");
+            if (result.GetValue(report) is { } reportPath)
+                CliOptions.WriteJson(reportPath, new { spec, recipe = trained.Recipe, sha256 = sha, trained.TrainAccuracy, trained.TestAccuracy, training = trained.Report, device = device.ToString() });
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The outcome of <see cref="Train"/>: the model on the CPU and what it took.</summary>
+    public sealed record Trained(torch.nn.Module<torch.Tensor, torch.Tensor> Model, TrainingOptions Recipe, TrainingReport Report, double TrainAccuracy, double TestAccuracy);
+
+    /// <summary>Trains from scratch; with a minimum training accuracy, retrains with doubled epochs until reached.</summary>
+    public static Trained Train(ModelSpec spec, TrainingOptions recipe, Dataset dataset, torch.Device device, double? minTrainAccuracy)
+    {
+        using var data = new DeviceData(dataset, device);
+        var train = dataset.IndicesOf(Split.Train);
+        var test = dataset.IndicesOf(Split.Test);
+        for (var attempt = 0; ; attempt++)
+        {
+            var model = ModelZoo.Create(spec, recipe.Seed);
+            model.to(device);
+            var progress = new ConsoleProgress($"train ({recipe.Epochs} epochs)");
+            var report = Trainer.Train(model, data, train, recipe, progress);
+            progress.Done();
+            var trainAccuracy = Predictions.Of(model, data, train).AccuracyPercent;
+            var testAccuracy = test.Length > 0 ? Predictions.Of(model, data, test).AccuracyPercent : double.NaN;
+            if (minTrainAccuracy is null || trainAccuracy >= minTrainAccuracy || attempt == 2)
+            {
+                model.to(torch.CPU);
+                return new Trained(model, recipe, report, trainAccuracy, testAccuracy);
+            }
+            Console.Error.WriteLine($"Training accuracy {trainAccuracy:F2}% < {minTrainAccuracy}%: training again with {2 * recipe.Epochs} epochs.");
+            model.Dispose();
+            recipe = recipe with { Epochs = 2 * recipe.Epochs };
+        }
+    }
+}
