@@ -7,6 +7,7 @@ var root = new RootCommand("unlearn: machine unlearning from the command line (S
     TrainCommand.Create(),
     ForgetCommand.CreateForget(),
     ForgetCommand.CreateTune(),
+    BenchCommand.Create(),
 };
 try
 {
