@@ -27,8 +27,11 @@ internal sealed record RbfSvmOptions
     /// </summary>
     public bool MergeDuplicates { get; init; } = true;
 
-    /// <summary>Memory for cached kernel rows, in bytes (scikit-learn: 200 MB).</summary>
-    public long CacheBytes { get; init; } = 256L << 20;
+    /// <summary>
+    /// Memory for cached kernel rows, in bytes (scikit-learn: 200 MB). Only speed depends on it; rows are used
+    /// close together in time, so 64 MB was as fast as 512 MB on 20,000 one-dimensional points.
+    /// </summary>
+    public long CacheBytes { get; init; } = 64L << 20;
 
     /// <summary>Safety stop on SMO iterations; null means max(10⁷, 100·n), libsvm's own limit.</summary>
     public long? MaxIterations { get; init; }

@@ -173,6 +173,7 @@ internal sealed class SvcKernelMatrix
         private readonly int[] _previous;
         private readonly int[] _next;
         private readonly Stack<float[]> _spare = new();
+        private readonly List<(int Low, int High)> _pendingSwaps = [];
         private int _rowCount;
 
         public RowCache(int count, long bytes)
@@ -189,6 +190,11 @@ internal sealed class SvcKernelMatrix
 
         public float[] Get(int index, int length, out int validFrom)
         {
+            if (_pendingSwaps.Count > 0)
+            {
+                ApplyPendingSwaps();
+            }
+
             var row = _rows[index];
             if (row is not null)
             {
@@ -210,6 +216,9 @@ internal sealed class SvcKernelMatrix
             return row;
         }
 
+        // libsvm swaps entries i and j of every cached row at every swap, which costs a pass over the cache per
+        // swap; shrinking makes thousands of swaps in a row, so here the row pointers move at once and the
+        // entry swaps are queued, then replayed row by row before a row is next read. The result is the same.
         public void Swap(int i, int j)
         {
             if (_rows[i] is not null)
@@ -234,27 +243,40 @@ internal sealed class SvcKernelMatrix
                 LinkLast(j);
             }
 
-            var low = Math.Min(i, j);
-            var high = Math.Max(i, j);
+            if (_rowCount > 0)
+            {
+                _pendingSwaps.Add((Math.Min(i, j), Math.Max(i, j)));
+            }
+        }
+
+        private void ApplyPendingSwaps()
+        {
             for (var h = _next[_count]; h != _count;)
             {
                 var following = _next[h];
-                if (_length[h] > low)
+                var data = _rows[h]!;
+                var length = _length[h];
+                foreach (var (low, high) in _pendingSwaps)
                 {
-                    if (_length[h] > high)
+                    if (length <= low)
                     {
-                        var data = _rows[h]!;
-                        (data[low], data[high]) = (data[high], data[low]);
+                        continue;
                     }
-                    else
+
+                    if (length <= high)
                     {
-                        // The row does not reach the far index: drop it rather than leave a hole.
+                        // The row does not reach the far index: drop it rather than leave a hole (as libsvm).
                         Drop(h);
+                        break;
                     }
+
+                    (data[low], data[high]) = (data[high], data[low]);
                 }
 
                 h = following;
             }
+
+            _pendingSwaps.Clear();
         }
 
         private float[] Take()
