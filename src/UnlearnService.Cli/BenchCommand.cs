@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
+using RuntimeInformation = System.Runtime.InteropServices.RuntimeInformation;
 using System.Text;
 using TorchSharp;
 using UnlearnService.Engine.Benchmarking;
@@ -29,7 +29,7 @@ internal static class BenchCommand
         var data = CliOptions.Data();
         var full = new Option<bool>("--full") { Description = "Use the full 60,000-image training split (2,000 held out as validation)." };
         var width = new Option<int>("--width") { Description = "Small-CNN width.", DefaultValueFactory = _ => 16 };
-        var epochs = new Option<int>("--train-epochs") { Description = "Epochs of the original model (doubled until it memorises ≥ 99%).", DefaultValueFactory = _ => 20 };
+        var epochs = new Option<int>("--train-epochs") { Description = "Epochs of the original model (doubled until it memorises ≥ 99%).", DefaultValueFactory = _ => 40 };
         var tune = new Option<bool>("--no-tune") { Description = "Skip the tuned variants." };
         var methods = new Option<string>("--methods") { Description = "Methods besides Retrain.", DefaultValueFactory = _ => "ft,ga,rl,salun,ssd" };
         var output = new Option<string>("--out") { DefaultValueFactory = _ => "BENCHMARKS.md" };
@@ -264,15 +264,16 @@ internal static class BenchCommand
             """;
         try
         {
-            var info = new ProcessStartInfo("python3", ["-c", script, width.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)])
+            var python = Environment.GetEnvironmentVariable("UNLEARN_BENCH_PYTHON") ?? "python3";
+            var info = new ProcessStartInfo(python, ["-c", script, width.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)])
             {
                 RedirectStandardOutput = true, RedirectStandardError = true,
             };
             info.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
-            using var python = Process.Start(info)!;
-            var output = python.StandardOutput.ReadToEnd().Trim().Split(' ');
-            python.WaitForExit();
-            if (python.ExitCode != 0 || output.Length != 5) return null;
+            using var process = Process.Start(info)!;
+            var output = process.StandardOutput.ReadToEnd().Trim().Split(' ');
+            process.WaitForExit();
+            if (process.ExitCode != 0 || output.Length != 5) return null;
             var inv = CultureInfo.InvariantCulture;
             return new PyTorchResult(output[0], int.Parse(output[1], inv), double.Parse(output[2], inv), int.Parse(output[3], inv), double.Parse(output[4], inv));
         }
