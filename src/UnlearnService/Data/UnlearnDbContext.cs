@@ -1,6 +1,12 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using UnlearnService.Features.Audit;
+using UnlearnService.Features.Datasets;
+using UnlearnService.Features.Models;
+using UnlearnService.Features.Requests;
+using UnlearnService.Features.Runs;
 using UnlearnService.Features.Tenants;
+using UnlearnService.Features.Webhooks;
 
 namespace UnlearnService.Data;
 
@@ -12,6 +18,16 @@ internal abstract class UnlearnDbContext(DbContextOptions options) : DbContext(o
 {
     public DbSet<Tenant> Tenants => Set<Tenant>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<DatasetRecord> Datasets => Set<DatasetRecord>();
+    public DbSet<DatasetSample> DatasetSamples => Set<DatasetSample>();
+    public DbSet<ModelRecord> Models => Set<ModelRecord>();
+    public DbSet<ModelVersion> ModelVersions => Set<ModelVersion>();
+    public DbSet<DeletionRequest> DeletionRequests => Set<DeletionRequest>();
+    public DbSet<RequestModel> RequestModels => Set<RequestModel>();
+    public DbSet<UnlearningRun> Runs => Set<UnlearningRun>();
+    public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
+    public DbSet<Webhook> Webhooks => Set<Webhook>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(UnlearnDbContext).Assembly);

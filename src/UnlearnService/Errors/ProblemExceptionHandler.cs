@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace UnlearnService.Errors;
 
@@ -10,6 +11,7 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
     {
         var (status, title, detail) = exception switch
         {
+            ProblemException problem => (problem.Status, ReasonPhrases.GetReasonPhrase(problem.Status), problem.Message),
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", bad.Message),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, "Client closed request", null),
             _ => (StatusCodes.Status500InternalServerError, "Internal server error", null),
@@ -22,7 +24,13 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         {
             HttpContext = context,
             Exception = exception,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
+            ProblemDetails = WithExtensions(new ProblemDetails { Status = status, Title = title, Detail = detail }, (exception as ProblemException)?.Extensions),
         });
+    }
+
+    static ProblemDetails WithExtensions(ProblemDetails problem, IDictionary<string, object?>? extensions)
+    {
+        foreach (var (key, value) in extensions ?? new Dictionary<string, object?>()) problem.Extensions[key] = value;
+        return problem;
     }
 }

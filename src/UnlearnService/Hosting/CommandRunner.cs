@@ -14,6 +14,8 @@ internal static class CommandRunner
         try
         {
             app = ServiceApp.Build(args);
+            if (args.Length > 0 && args[0] == "create-key")
+                return await CreateKeyAsync(app, args[1..]);
             if (args.Length > 0 && args[0] == "migrate")
             {
                 ValidateAll(app.Services);
@@ -39,6 +41,31 @@ internal static class CommandRunner
         {
             if (app is not null) await app.DisposeAsync();
         }
+    }
+
+    /// <summary>`create-key --tenant NAME --scopes a,b [--name LABEL]`: creates the tenant if needed and prints a new key once.</summary>
+    static async Task<int> CreateKeyAsync(WebApplication app, string[] args)
+    {
+        string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        var tenant = Arg("--tenant");
+        var scopes = Arg("--scopes")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (tenant is null || scopes is not { Length: > 0 })
+        {
+            await Console.Error.WriteLineAsync("usage: create-key --tenant NAME --scopes models:write,requests:write,... [--name LABEL]");
+            return ConfigurationError;
+        }
+        if (Features.Tenants.ApiKeyIssuer.InvalidScopes(scopes) is { } error)
+        {
+            await Console.Error.WriteLineAsync(error);
+            return ConfigurationError;
+        }
+        ValidateAll(app.Services);
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<UnlearnDbContext>();
+        var row = await Features.Tenants.ApiKeyIssuer.EnsureTenantAsync(db, tenant, "cli", CancellationToken.None);
+        var (_, key) = await Features.Tenants.ApiKeyIssuer.IssueAsync(db, row.Id, Arg("--name") ?? "created by create-key", scopes, "cli", CancellationToken.None);
+        Console.WriteLine(key);
+        return 0;
     }
 
     static void ValidateAll(IServiceProvider services)

@@ -4,8 +4,15 @@ using Microsoft.Extensions.Options;
 using Serilog;
 using UnlearnService.Data;
 using UnlearnService.Errors;
+using UnlearnService.Features.Audit;
+using UnlearnService.Features.Datasets;
 using UnlearnService.Features.Health;
-using UnlearnService.Features.System;
+using UnlearnService.Features.Models;
+using UnlearnService.Features.Requests;
+using UnlearnService.Features.Runs;
+using UnlearnService.Features.Tenants;
+using UnlearnService.Features.Webhooks;
+using UnlearnService.Features.SystemInfo;
 using UnlearnService.Jobs;
 
 namespace UnlearnService.Hosting;
@@ -22,6 +29,8 @@ internal static class ServiceApp
         builder.AddApiDefaults();
         builder.AddDatabase();
         builder.AddJobs();
+        builder.AddApiKeys();
+        builder.AddPipeline();
         builder.AddHealth();
 
         var app = builder.Build();
@@ -30,7 +39,13 @@ internal static class ServiceApp
         if (ServesApi(builder.Configuration))
         {
             app.MapSystemEndpoints();
-            app.MapHangfireDashboard("/hangfire");
+            app.MapTenantEndpoints();
+            app.MapDatasetEndpoints();
+            app.MapModelEndpoints();
+            app.MapRequestEndpoints();
+            app.MapWebhookEndpoints();
+            app.MapAuditEndpoints();
+            app.MapJobsDashboard();
         }
         return app;
     }
@@ -43,6 +58,8 @@ internal static class ServiceApp
         builder.Services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<PipelineOptions>().BindConfiguration(PipelineOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ServiceOptions>, ServiceOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DatabaseOptions>, DatabaseOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>();
@@ -64,19 +81,33 @@ internal static class ServiceApp
             json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
             json.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
         });
+        builder.Services.AddValidation();
         builder.Services.AddEndpointsApiExplorer();
-        builder.Services.AddSwaggerGen(swagger => swagger.SwaggerDoc("v1", new()
+        builder.Services.AddSwaggerGen(swagger =>
         {
-            Title = "UnlearnService API",
-            Version = "v1",
-            Description = "Removes the influence of specific training data from trained models and proves it.",
-        }));
+            swagger.SwaggerDoc("v1", new()
+            {
+                Title = "UnlearnService API",
+                Version = "v1",
+                Description = "Removes the influence of specific training data from trained models and proves it. Authenticate with 'Authorization: Bearer uk_…'.",
+            });
+            swagger.AddSecurityDefinition("ApiKey", new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key: uk_{prefix}_{secret}.",
+            });
+            swagger.AddSecurityRequirement(document => new Microsoft.OpenApi.OpenApiSecurityRequirement
+            {
+                [new Microsoft.OpenApi.OpenApiSecuritySchemeReference("ApiKey", document)] = [],
+            });
+        });
     }
 
     static void UseApiDefaults(this WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.UseSerilogRequestLogging();
         app.UseSwagger();
         app.UseSwaggerUI(ui => ui.DocumentTitle = "UnlearnService API");

@@ -14,6 +14,17 @@ internal static class JobsSetup
     /// <summary>Queue of light jobs: planning, webhooks, maintenance.</summary>
     public const string DefaultQueue = "default";
 
+    /// <summary>
+    /// The device of the server that runs a job: server names are "{machine}/{process}/{device}" and Hangfire's
+    /// server ids append ":{guid}".
+    /// </summary>
+    public static string? DeviceOfServer(string serverId)
+    {
+        var name = serverId.LastIndexOf(':') is var colon and > 0 && Guid.TryParse(serverId[(colon + 1)..], out _) ? serverId[..colon] : serverId;
+        var device = name[(name.LastIndexOf('/') + 1)..];
+        return Engine.Runtime.DeviceName.IsValid(device) ? device : null;
+    }
+
     public static IHostApplicationBuilder AddJobs(this IHostApplicationBuilder builder)
     {
         builder.Services.AddHangfire((sp, config) =>
@@ -32,7 +43,7 @@ internal static class JobsSetup
                         PrepareSchemaIfNecessary = true,
                         // A crashed worker's job becomes visible again quickly; a long run keeps extending it.
                         UseSlidingInvisibilityTimeout = true,
-                        InvisibilityTimeout = TimeSpan.FromMinutes(5),
+                        InvisibilityTimeout = sp.GetRequiredService<IOptions<PipelineOptions>>().Value.StaleRunAfter,
                         QueuePollInterval = TimeSpan.FromSeconds(1),
                     });
             }
@@ -55,19 +66,19 @@ internal static class JobsSetup
         var service = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
         if (Enum.TryParse<ServiceRole>(service.Role, ignoreCase: true, out var role) && role == ServiceRole.Api) return;
         var workers = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
-        var prefix = $"{Environment.MachineName.ToLowerInvariant()}:{Environment.ProcessId}";
+        var prefix = $"{Environment.MachineName.ToLowerInvariant()}/{Environment.ProcessId}";
         foreach (var device in workers.Devices.Distinct(StringComparer.OrdinalIgnoreCase))
         {
             builder.Services.AddHangfireServer(options =>
             {
-                options.ServerName = $"{prefix}:{device.ToLowerInvariant()}";
+                options.ServerName = $"{prefix}/{device.Trim().ToLowerInvariant()}";
                 options.Queues = [GpuQueue];
                 options.WorkerCount = 1;
             });
         }
         builder.Services.AddHangfireServer(options =>
         {
-            options.ServerName = $"{prefix}:default";
+            options.ServerName = $"{prefix}/default";
             options.Queues = [DefaultQueue];
             options.WorkerCount = Math.Clamp(workers.DefaultQueueWorkers, 1, 64);
         });

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 using UnlearnService.Engine.Runtime;
 using UnlearnService.Hosting;
 
-namespace UnlearnService.Features.System;
+namespace UnlearnService.Features.SystemInfo;
 
 internal static class SystemEndpoints
 {

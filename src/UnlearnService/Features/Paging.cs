@@ -1,0 +1,22 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace UnlearnService.Features;
+
+/// <summary>One page of a list: every list endpoint returns this shape.</summary>
+internal sealed record Page<T>(IReadOnlyList<T> Items, int PageNumber, int PageSize, int Total);
+
+internal static class Paging
+{
+    public const int MaxPageSize = 200;
+
+    /// <summary>Checks page (1-based) and pageSize (1..200); returns an error message or null.</summary>
+    public static string? Invalid(int page, int pageSize) =>
+        page < 1 ? "page must be at least 1." : pageSize is < 1 or > MaxPageSize ? $"pageSize must be between 1 and {MaxPageSize}." : null;
+
+    public static async Task<Page<TOut>> ToPageAsync<TIn, TOut>(this IQueryable<TIn> query, int page, int pageSize, Func<TIn, TOut> map, CancellationToken cancellationToken)
+    {
+        var total = await query.CountAsync(cancellationToken);
+        var items = await query.Skip((page - 1) * pageSize).Take(pageSize).ToListAsync(cancellationToken);
+        return new Page<TOut>(items.Select(map).ToList(), page, pageSize, total);
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Hangfire;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using UnlearnService.Data;
+using UnlearnService.Engine.Data;
+using UnlearnService.Features.Audit;
+using UnlearnService.Features.Runs;
+using UnlearnService.Hosting;
+
+namespace UnlearnService.Features.Requests;
+
+/// <summary>
+/// Turns a received request into work: resolves the models it applies to (explicit, or every model whose
+/// training data holds the subjects or samples), then queues it, or rejects it with a reason. Re-entrant: a
+/// request that is no longer "received" is left alone.
+/// </summary>
+internal sealed class RequestIntake(UnlearnDbContext db, IBackgroundJobClient jobs, IOptions<PipelineOptions> pipeline, ILogger<RequestIntake> logger)
+{
+    public async Task ValidateAsync(Guid requestId, string actor, CancellationToken cancellationToken)
+    {
+        var request = await db.DeletionRequests.SingleAsync(r => r.Id == requestId, cancellationToken);
+        if (request.Status != RequestStatus.Received) return;
+        var targets = JsonSerializer.Deserialize<string[]>(request.TargetsJson)!;
+        var explicitModels = request.RequestedModelIdsJson is null ? null : JsonSerializer.Deserialize<Guid[]>(request.RequestedModelIdsJson);
+
+        var (models, rejection) = await ResolveModelsAsync(request, targets, explicitModels, cancellationToken);
+        if (rejection is not null)
+        {
+            request.Status = RequestStatus.Rejected;
+            request.FailureReason = rejection;
+            request.CompletedAt = DateTimeOffset.UtcNow;
+            db.Record(request.TenantId, actor, "request.rejected", "deletion_request", request.Id, new { reason = rejection });
+            await db.SaveChangesAsync(cancellationToken);
+            logger.LogInformation("Request {RequestId} rejected: {Reason}", request.Id, rejection);
+            return;
+        }
+        request.Status = RequestStatus.Queued;
+        request.Phase = "waiting for a run";
+        foreach (var model in models)
+            db.RequestModels.Add(new RequestModel { RequestId = request.Id, ModelId = model, TenantId = request.TenantId, Status = RequestStatus.Queued });
+        db.Record(request.TenantId, actor, "request.validated", "deletion_request", request.Id, new { models });
+        db.Record(request.TenantId, actor, "request.queued", "deletion_request", request.Id);
+        await db.SaveChangesAsync(cancellationToken);
+        foreach (var model in models)
+            jobs.Schedule<RunPlanner>(p => p.PlanAsync(model, CancellationToken.None), pipeline.Value.BatchWindow);
+    }
+
+    async Task<(IReadOnlyList<Guid> Models, string? Rejection)> ResolveModelsAsync(DeletionRequest request, string[] targets, Guid[]? explicitModels, CancellationToken cancellationToken)
+    {
+        var tenantModels = db.Models.AsNoTracking().Where(m => m.TenantId == request.TenantId);
+        if (explicitModels is not null)
+        {
+            var found = await tenantModels.Where(m => explicitModels.Contains(m.Id)).Select(m => new { m.Id, m.DatasetId }).ToListAsync(cancellationToken);
+            var missing = explicitModels.Except(found.Select(f => f.Id)).ToList();
+            if (missing.Count > 0) return ([], $"Unknown models: {string.Join(", ", missing)}.");
+            if (request.Kind == "class")
+            {
+                var datasets = found.Select(f => f.DatasetId).Distinct().ToList();
+                var classCounts = await db.Datasets.Where(d => datasets.Contains(d.Id)).ToDictionaryAsync(d => d.Id, d => d.ClassCount, cancellationToken);
+                var without = found.Where(f => request.ClassLabel >= classCounts[f.DatasetId]).Select(f => f.Id).ToList();
+                return without.Count > 0 ? ([], $"Class {request.ClassLabel} does not exist for models {string.Join(", ", without)}.") : (found.Select(f => f.Id).ToList(), null);
+            }
+            var holding = await DatasetsHoldingAsync(request.Kind, targets, found.Select(f => f.DatasetId).Distinct().ToList(), cancellationToken);
+            var untouched = found.Where(f => !holding.Contains(f.DatasetId)).Select(f => f.Id).ToList();
+            return untouched.Count > 0
+                ? ([], $"Models {string.Join(", ", untouched)} were not trained on any of these {request.Kind}.")
+                : (found.Select(f => f.Id).ToList(), null);
+        }
+        var datasetsWithTargets = await DatasetsHoldingAsync(request.Kind, targets,
+            await db.Datasets.Where(d => d.TenantId == request.TenantId).Select(d => d.Id).ToListAsync(cancellationToken), cancellationToken);
+        var models = await tenantModels.Where(m => datasetsWithTargets.Contains(m.DatasetId)).Select(m => m.Id).ToListAsync(cancellationToken);
+        return models.Count == 0 ? ([], $"No model was trained on any of these {request.Kind}.") : (models, null);
+    }
+
+    /// <summary>Datasets among <paramref name="candidates"/> whose training samples include one of the targets.</summary>
+    async Task<HashSet<Guid>> DatasetsHoldingAsync(string kind, string[] targets, List<Guid> candidates, CancellationToken cancellationToken)
+    {
+        var train = (byte)Split.Train;
+        var samples = db.DatasetSamples.AsNoTracking().Where(s => candidates.Contains(s.DatasetId) && s.Split == train);
+        var result = new HashSet<Guid>();
+        // Chunks keep the IN lists within what both providers accept.
+        foreach (var chunk in targets.Distinct().Chunk(1000))
+        {
+            var query = kind == "subjects" ? samples.Where(s => s.SubjectId != null && chunk.Contains(s.SubjectId)) : samples.Where(s => s.SampleId != null && chunk.Contains(s.SampleId));
+            result.UnionWith(await query.Select(s => s.DatasetId).Distinct().ToListAsync(cancellationToken));
+        }
+        return result;
+    }
+
+    /// <summary>For recovery: a request left in "received" by a crash between its two phases.</summary>
+    public async Task ValidateJobAsync(Guid requestId, CancellationToken cancellationToken) => await ValidateAsync(requestId, "system", cancellationToken);
+}

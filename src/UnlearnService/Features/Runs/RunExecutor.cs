@@ -1,0 +1,397 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Hangfire;
+using Hangfire.Server;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using TorchSharp;
+using UnlearnService.Data;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Formats;
+using UnlearnService.Engine.Methods;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Runtime;
+using UnlearnService.Engine.Training;
+using UnlearnService.Features.Audit;
+using UnlearnService.Features.Models;
+using UnlearnService.Features.Requests;
+using UnlearnService.Features.Webhooks;
+using UnlearnService.Hosting;
+using UnlearnService.Jobs;
+using UnlearnService.Storage;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Features.Runs;
+
+/// <summary>
+/// Executes one run on the worker's device: claim it, load the base version and the dataset, unlearn
+/// (auto: SSD, then SalUn if SSD's verdict fails, then flag for retraining), evaluate before and after, write the
+/// new version's blob, then commit the version, the run and the request states in one transaction.
+/// Re-entrant: a run that already produced its version only has its follow-ups re-issued; a run held by a live
+/// worker is left to it; a run whose worker stopped reporting is taken over.
+/// </summary>
+internal sealed class RunExecutor(
+    IServiceScopeFactory scopes, BlobStore blobs, IBackgroundJobClient jobs, IOptions<PipelineOptions> pipeline,
+    IOptions<WorkerOptions> workers, ILogger<RunExecutor> logger)
+{
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    [Queue(JobsSetup.GpuQueue)]
+    [AutomaticRetry(Attempts = 2, DelaysInSeconds = [10, 30])]
+    public async Task ExecuteAsync(Guid runId, PerformContext? context, CancellationToken shutdown)
+    {
+        var worker = context?.ServerId ?? $"{Environment.MachineName}/{Environment.ProcessId}/{workers.Value.Devices.FirstOrDefault() ?? "cpu"}";
+        var deviceName = JobsSetup.DeviceOfServer(worker) ?? workers.Value.Devices.FirstOrDefault() ?? "cpu";
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<UnlearnDbContext>();
+
+        var claim = await ClaimAsync(db, runId, worker, shutdown);
+        if (claim == Claim.Done)
+        {
+            await FollowUpAsync(db, runId, shutdown);
+            return;
+        }
+        if (claim == Claim.HeldElsewhere)
+        {
+            // Look again once the holder's heartbeat would be stale.
+            jobs.Schedule<RunExecutor>(e => e.ExecuteAsync(runId, null, CancellationToken.None), pipeline.Value.StaleRunAfter);
+            return;
+        }
+        if (claim == Claim.Gone) return;
+
+        var run = await db.Runs.SingleAsync(r => r.Id == runId, shutdown);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+        await using var heartbeat = new RunHeartbeat(scopes, runId, worker, cancel, logger);
+        try
+        {
+            var outcome = await Task.Run(() => Unlearn(db, run, deviceName, heartbeat, cancel.Token), cancel.Token);
+            await CommitAsync(db, run, outcome, worker, cancel.Token);
+        }
+        catch (OperationCanceledException) when (!shutdown.IsCancellationRequested)
+        {
+            await FinishAsync(db, runId, RunStatus.Cancelled, RequestStatus.Cancelled, "cancelled", null, worker);
+            logger.LogInformation("Run {RunId} cancelled", runId);
+            return;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Run {RunId} failed", runId);
+            var attempts = await db.Runs.Where(r => r.Id == runId).Select(r => r.Attempts).SingleAsync(CancellationToken.None);
+            if (attempts < 3)
+            {
+                // Release the claim so the retry (or another worker) can take it.
+                await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Queued).SetProperty(r => r.ClaimedBy, (string?)null), CancellationToken.None);
+                throw;
+            }
+            await FinishAsync(db, runId, RunStatus.Failed, RequestStatus.Failed, "failed", e.Message, worker);
+            return;
+        }
+        await FollowUpAsync(db, runId, CancellationToken.None);
+    }
+
+    enum Claim { Ours, Done, HeldElsewhere, Gone }
+
+    async Task<Claim> ClaimAsync(UnlearnDbContext db, Guid runId, string worker, CancellationToken cancellationToken)
+    {
+        var stale = DateTimeOffset.UtcNow - pipeline.Value.StaleRunAfter;
+        var now = DateTimeOffset.UtcNow;
+        var claimed = await db.Runs
+            .Where(r => r.Id == runId && r.OutputVersionId == null
+                && (r.Status == RunStatus.Queued || (r.Status == RunStatus.Running && (r.HeartbeatAt == null || r.HeartbeatAt < stale))))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.Status, RunStatus.Running)
+                .SetProperty(r => r.ClaimedBy, worker)
+                .SetProperty(r => r.HeartbeatAt, now)
+                .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
+                .SetProperty(r => r.Attempts, r => r.Attempts + 1)
+                .SetProperty(r => r.Phase, "starting"), cancellationToken);
+        if (claimed == 1)
+        {
+            var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId, cancellationToken);
+            await MarkRequestsAsync(db, runId, RequestStatus.Running, "running", cancellationToken);
+            db.Record(run.TenantId, $"worker:{worker}", "run.started", "run", runId, new { attempt = run.Attempts });
+            await db.SaveChangesAsync(cancellationToken);
+            return Claim.Ours;
+        }
+        var state = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Status, r.OutputVersionId }).SingleOrDefaultAsync(cancellationToken);
+        if (state is null) return Claim.Gone;
+        if (state.OutputVersionId is not null || state.Status is RunStatus.Completed or RunStatus.NeedsRetraining) return Claim.Done;
+        return state.Status == RunStatus.Running ? Claim.HeldElsewhere : Claim.Gone;
+    }
+
+    static async Task MarkRequestsAsync(UnlearnDbContext db, Guid runId, string status, string phase, CancellationToken cancellationToken)
+    {
+        var requestIds = await db.RequestModels.Where(m => m.RunId == runId && m.Status != RequestStatus.Cancelled).Select(m => m.RequestId).ToListAsync(cancellationToken);
+        await db.DeletionRequests.Where(r => requestIds.Contains(r.Id) && !RequestStatus.Final.Contains(r.Status))
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, status).SetProperty(r => r.Phase, phase), cancellationToken);
+    }
+
+    sealed record Attempt(string Method, UnlearningSettings Settings, double Seconds, UnlearningMetrics After, Verdict Verdict, IReadOnlyDictionary<string, double> Details);
+
+    sealed record Outcome(ForgetPartition Partition, IReadOnlyList<string> ForgetIds, UnlearningMetrics Before, IReadOnlyList<Attempt> Attempts,
+        Attempt? Accepted, StoredBlob? Blob, string Device);
+
+    /// <summary>The engine part, synchronous on this thread: TorchSharp's dispose scopes are per thread.</summary>
+    Outcome Unlearn(UnlearnDbContext db, UnlearningRun run, string deviceName, RunHeartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        var device = TorchRuntime.ResolveDevice(deviceName);
+        using var workspace = RunWorkspace.LoadAsync(db, blobs, run.BaseVersionId, device, cancellationToken).GetAwaiter().GetResult();
+        var spec = ForgetSpecAsync(db, run.Id, cancellationToken).GetAwaiter().GetResult();
+        var forgotten = RunWorkspace.ForgottenInLineageAsync(db, run.ModelId, cancellationToken).GetAwaiter().GetResult();
+        var partition = ForgetPartition.Resolve(workspace.Dataset, spec, forgotten);
+        var forgetIds = partition.Forget.Select(i => workspace.Dataset.SampleIds[(int)i]).ToList();
+        heartbeat.Report("evaluating the base version", 0.02);
+        var before = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
+
+        var methods = run.RequestedMethod == "auto"
+            ? new[] { UnlearningMethod.Ssd, UnlearningMethod.SalUn }
+            : [UnlearningMethodNames.TryParse(run.RequestedMethod, out var chosen) ? chosen : throw new InvalidOperationException($"Unknown method {run.RequestedMethod}.")];
+        var start = ModelState.Snapshot(workspace.Loaded.Model);
+        var attempts = new List<Attempt>();
+        try
+        {
+            for (var i = 0; i < methods.Length; i++)
+            {
+                var method = methods[i];
+                ModelState.Restore(workspace.Loaded.Model, start);
+                using var cached = method == UnlearningMethod.Ssd ? LoadImportance(workspace.Version) : null;
+                var job = new UnlearningJob
+                {
+                    Model = workspace.Loaded.Model, Spec = workspace.Loaded.Spec, Data = workspace.Data, Forget = partition.Forget,
+                    Retain = partition.Retain, Recipe = workspace.Recipe, TrainingSetImportance = cached?.Tensors.ToDictionary(t => t.Name, t => t.Tensor),
+                };
+                var share = 0.9 / methods.Length;
+                var progress = new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {p.Phase}", 0.05 + share * (i + p.Fraction)));
+                var outcome = Unlearner.Run(method, new UnlearningSettings { Seed = run.Seed }, job, progress, cancellationToken);
+                if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+                heartbeat.Report($"{method.ShortName()}: evaluating", 0.05 + share * (i + 1));
+                var after = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
+                var verdict = Verdict.Judge(before, after, partition.Kind, workspace.Dataset.ClassCount);
+                attempts.Add(new Attempt(method.ShortName(), outcome.Settings, outcome.Seconds, after, verdict, outcome.Details));
+                logger.LogInformation("Run {RunId}: {Method} verdict {Verdict}", run.Id, method.ShortName(), verdict.Passed ? "pass" : "fail");
+                if (!verdict.Passed) continue;
+
+                heartbeat.Report("writing the new version", 0.97);
+                workspace.Loaded.Model.to(torch.CPU);
+                var blob = blobs.WriteAsync(run.TenantId, "models", $"{run.Id:N}.safetensors",
+                    stream => { ModelFile.Save(stream, workspace.Loaded.Model, workspace.Loaded.Spec, workspace.Recipe); return Task.CompletedTask; },
+                    cancellationToken).GetAwaiter().GetResult();
+                return new Outcome(partition, forgetIds, before, attempts, attempts[^1], blob, device.ToString());
+            }
+            return new Outcome(partition, forgetIds, before, attempts, null, null, device.ToString());
+        }
+        finally
+        {
+            foreach (var t in start.Values) t.Dispose();
+        }
+    }
+
+    SafeTensorsFile? LoadImportance(ModelVersion version)
+    {
+        if (version.ImportanceBlobPath is null) return null;
+        using var stream = blobs.OpenRead(version.ImportanceBlobPath);
+        return SafeTensors.Read(stream);
+    }
+
+    /// <summary>The union of the run's requests' targets (the planner batches one kind per run).</summary>
+    static async Task<ForgetSpec> ForgetSpecAsync(UnlearnDbContext db, Guid runId, CancellationToken cancellationToken)
+    {
+        var requests = await (from link in db.RequestModels
+                              where link.RunId == runId && link.Status != RequestStatus.Cancelled
+                              join r in db.DeletionRequests on link.RequestId equals r.Id
+                              select r).AsNoTracking().ToListAsync(cancellationToken);
+        if (requests.Count == 0) throw new OperationCanceledException("Every request of the run was cancelled.");
+        var kind = requests[0].Kind;
+        if (kind == "class") return new ForgetSpec { Class = requests[0].ClassLabel };
+        var targets = requests.SelectMany(r => JsonSerializer.Deserialize<string[]>(r.TargetsJson)!).Distinct().ToList();
+        return kind == "subjects" ? new ForgetSpec { SubjectIds = targets } : new ForgetSpec { SampleIds = targets };
+    }
+
+    async Task CommitAsync(UnlearnDbContext db, UnlearningRun run, Outcome outcome, string worker, CancellationToken cancellationToken)
+    {
+        var actor = $"worker:{worker}";
+        var now = DateTimeOffset.UtcNow;
+        run = await db.Runs.SingleAsync(r => r.Id == run.Id, cancellationToken);
+        run.ForgetCount = outcome.ForgetIds.Count;
+        run.ForgetSampleIdsJson = JsonSerializer.Serialize(outcome.ForgetIds, Json);
+        run.MetricsBeforeJson = JsonSerializer.Serialize(outcome.Before, Json);
+        run.AttemptsJson = JsonSerializer.Serialize(outcome.Attempts, Json);
+        run.Device = outcome.Device;
+        run.FinishedAt = now;
+        run.Progress = 1;
+        var links = await db.RequestModels.Where(m => m.RunId == run.Id && m.Status != RequestStatus.Cancelled).ToListAsync(cancellationToken);
+
+        if (outcome.Accepted is not { } accepted)
+        {
+            // Every method failed its verdict: the base version stays current; a retrain must be scheduled.
+            run.Status = RunStatus.NeedsRetraining;
+            run.Phase = "every method failed its verdict";
+            var last = outcome.Attempts[^1];
+            run.MetricsAfterJson = JsonSerializer.Serialize(last.After, Json);
+            run.VerdictJson = JsonSerializer.Serialize(last.Verdict, Json);
+            foreach (var link in links) link.Status = RequestStatus.NeedsRetraining;
+            db.Record(run.TenantId, actor, "run.needs_retraining", "run", run.Id, new { attempts = outcome.Attempts.Select(a => a.Method) });
+        }
+        else
+        {
+            var base_ = await db.ModelVersions.SingleAsync(v => v.Id == run.BaseVersionId, cancellationToken);
+            var number = await db.ModelVersions.Where(v => v.ModelId == run.ModelId).MaxAsync(v => v.Number, cancellationToken) + 1;
+            var version = new ModelVersion
+            {
+                Id = Guid.NewGuid(), TenantId = run.TenantId, ModelId = run.ModelId, Number = number, Sha256 = outcome.Blob!.Sha256,
+                BlobPath = outcome.Blob.Path, SizeBytes = outcome.Blob.SizeBytes, ParentVersionId = base_.Id, ProducedByRunId = run.Id,
+                Status = VersionStatus.Current, CreatedAt = now,
+            };
+            base_.Status = VersionStatus.Superseded;
+            db.ModelVersions.Add(version);
+            run.OutputVersionId = version.Id;
+            run.Status = RunStatus.Completed;
+            run.Phase = "completed";
+            run.Method = accepted.Method;
+            run.SettingsJson = JsonSerializer.Serialize(accepted.Settings, Json);
+            run.RteSeconds = accepted.Seconds;
+            run.MetricsAfterJson = JsonSerializer.Serialize(accepted.After, Json);
+            run.VerdictJson = JsonSerializer.Serialize(accepted.Verdict, Json);
+            foreach (var link in links) link.Status = RequestStatus.Completed;
+            db.Record(run.TenantId, actor, "run.completed", "run", run.Id, new { run.Method, outputVersion = number, version.Sha256, run.ForgetCount, passed = true });
+            db.Record(run.TenantId, actor, "model_version.created", "model_version", version.Id, new { run.ModelId, number, parent = base_.Number, version.Sha256 });
+        }
+        await SettleRequestsAsync(db, links.Select(l => l.RequestId).Distinct().ToList(), actor, cancellationToken);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException) when (outcome.Blob is not null)
+        {
+            // Another execution of this run committed first (the unique output-version constraint): nothing to do.
+            logger.LogWarning("Run {RunId} was committed by another execution; discarding this one's result", run.Id);
+        }
+    }
+
+    /// <summary>A request is final once every one of its models is: completed, or the worst outcome among them.</summary>
+    internal static async Task SettleRequestsAsync(UnlearnDbContext db, IReadOnlyList<Guid> requestIds, string actor, CancellationToken cancellationToken)
+    {
+        foreach (var requestId in requestIds)
+        {
+            var request = await db.DeletionRequests.SingleAsync(r => r.Id == requestId, cancellationToken);
+            if (RequestStatus.Final.Contains(request.Status)) continue;
+            // Links changed in this unit of work override what the database still holds.
+            var tracked = db.RequestModels.Local.Where(m => m.RequestId == requestId).ToDictionary(m => m.ModelId, m => m.Status);
+            var stored = await db.RequestModels.AsNoTracking().Where(m => m.RequestId == requestId).Select(m => new { m.ModelId, m.Status }).ToListAsync(cancellationToken);
+            var states = stored.Select(m => tracked.GetValueOrDefault(m.ModelId, m.Status)).ToList();
+            if (states.Any(s => !RequestStatus.Final.Contains(s))) continue;
+            request.Status = states.Contains(RequestStatus.Failed) ? RequestStatus.Failed
+                : states.Contains(RequestStatus.NeedsRetraining) ? RequestStatus.NeedsRetraining
+                : states.All(s => s == RequestStatus.Cancelled) ? RequestStatus.Cancelled
+                : RequestStatus.Completed;
+            request.Phase = request.Status;
+            request.Progress = 1;
+            request.CompletedAt = DateTimeOffset.UtcNow;
+            db.Record(request.TenantId, actor, $"request.{request.Status}", "deletion_request", request.Id);
+            await WebhookDispatch.QueueAsync(db, request, cancellationToken);
+        }
+    }
+
+    async Task FinishAsync(UnlearnDbContext db, Guid runId, string runStatus, string linkStatus, string phase, string? error, string worker)
+    {
+        db.ChangeTracker.Clear();
+        var run = await db.Runs.SingleAsync(r => r.Id == runId);
+        run.Status = runStatus;
+        run.Phase = phase;
+        run.Error = error;
+        run.FinishedAt = DateTimeOffset.UtcNow;
+        var links = await db.RequestModels.Where(m => m.RunId == runId && m.Status != RequestStatus.Cancelled).ToListAsync();
+        foreach (var link in links) link.Status = linkStatus;
+        if (error is not null)
+        {
+            var requestIds = links.Select(l => l.RequestId).ToList();
+            foreach (var request in await db.DeletionRequests.Where(r => requestIds.Contains(r.Id)).ToListAsync())
+                request.FailureReason = $"Run {runId} failed: {error}";
+        }
+        db.Record(run.TenantId, $"worker:{worker}", $"run.{runStatus}", "run", runId, error is null ? null : new { error });
+        await SettleRequestsAsync(db, links.Select(l => l.RequestId).Distinct().ToList(), $"worker:{worker}", CancellationToken.None);
+        await db.SaveChangesAsync();
+        await FollowUpAsync(db, runId, CancellationToken.None);
+    }
+
+    /// <summary>After a run: the next run for the model, importances of the new version, purging, webhooks. All idempotent.</summary>
+    async Task FollowUpAsync(UnlearnDbContext db, Guid runId, CancellationToken cancellationToken)
+    {
+        var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId, cancellationToken);
+        if (run.OutputVersionId is { } version)
+            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(version, CancellationToken.None));
+        var model = await db.Models.AsNoTracking().SingleAsync(m => m.Id == run.ModelId, cancellationToken);
+        jobs.Enqueue<PurgeJob>(p => p.PurgeAsync(model.DatasetId, CancellationToken.None));
+        jobs.Enqueue<RunPlanner>(p => p.PlanAsync(run.ModelId, CancellationToken.None));
+        await WebhookDispatch.EnqueuePendingAsync(db, jobs, run.TenantId, cancellationToken);
+    }
+
+    sealed class SyncProgress(Action<EngineProgress> report) : IProgress<EngineProgress>
+    {
+        public void Report(EngineProgress value) => report(value);
+    }
+}
+
+/// <summary>
+/// Writes a run's phase and progress (and its requests') every two seconds, renews the claim's heartbeat, and
+/// cancels the run when it or all its requests were cancelled through the API.
+/// </summary>
+internal sealed class RunHeartbeat : IAsyncDisposable
+{
+    readonly IServiceScopeFactory _scopes;
+    readonly Guid _runId;
+    readonly string _worker;
+    readonly CancellationTokenSource _cancel;
+    readonly ILogger _logger;
+    readonly PeriodicTimer _timer = new(TimeSpan.FromSeconds(2));
+    readonly Task _loop;
+    (string Phase, double Progress) _latest = ("starting", 0);
+
+    public RunHeartbeat(IServiceScopeFactory scopes, Guid runId, string worker, CancellationTokenSource cancel, ILogger logger)
+    {
+        _scopes = scopes;
+        _runId = runId;
+        _worker = worker;
+        _cancel = cancel;
+        _logger = logger;
+        _loop = LoopAsync();
+    }
+
+    public void Report(string phase, double progress) => _latest = (phase.Length > 200 ? phase[..200] : phase, Math.Clamp(progress, 0, 1));
+
+    async Task LoopAsync()
+    {
+        while (await _timer.WaitForNextTickAsync())
+        {
+            try
+            {
+                await using var scope = _scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<UnlearnDbContext>();
+                var (phase, progress) = _latest;
+                var now = DateTimeOffset.UtcNow;
+                var updated = await db.Runs.Where(r => r.Id == _runId && r.Status == RunStatus.Running && r.ClaimedBy == _worker)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.Phase, phase).SetProperty(r => r.Progress, progress).SetProperty(r => r.HeartbeatAt, now));
+                if (updated == 0)
+                {
+                    // Cancelled through the API, or taken over: stop between steps.
+                    _cancel.Cancel();
+                    return;
+                }
+                var requests = db.RequestModels.Where(m => m.RunId == _runId).Select(m => m.RequestId);
+                await db.DeletionRequests.Where(r => requests.Contains(r.Id) && r.Status == RequestStatus.Running)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.Phase, phase).SetProperty(r => r.Progress, progress));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogWarning(e, "Heartbeat of run {RunId} failed", _runId);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _timer.Dispose();
+        await _loop;
+    }
+}

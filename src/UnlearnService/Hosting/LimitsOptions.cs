@@ -1,0 +1,39 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace UnlearnService.Hosting;
+
+/// <summary>Section "Limits": what one upload or request may contain. Over a limit is a 413 or 422, never a crash.</summary>
+internal sealed class LimitsOptions
+{
+    public const string Section = "Limits";
+
+    [Range(1024, long.MaxValue, ErrorMessage = "Limits:MaxDatasetUploadBytes must be at least 1024.")]
+    public long MaxDatasetUploadBytes { get; set; } = 2L << 30;
+
+    [Range(1024, long.MaxValue, ErrorMessage = "Limits:MaxModelUploadBytes must be at least 1024.")]
+    public long MaxModelUploadBytes { get; set; } = 1L << 30;
+
+    [Range(1, 50_000_000, ErrorMessage = "Limits:MaxDatasetSamples must be between 1 and 50000000.")]
+    public int MaxDatasetSamples { get; set; } = 2_000_000;
+
+    [Range(1, 1_000_000, ErrorMessage = "Limits:MaxIdsPerRequest must be between 1 and 1000000.")]
+    public int MaxIdsPerRequest { get; set; } = 100_000;
+}
+
+/// <summary>Section "Pipeline": how requests become runs.</summary>
+internal sealed class PipelineOptions
+{
+    public const string Section = "Pipeline";
+
+    /// <summary>Requests for the same model arriving within this window share one run.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00", ErrorMessage = "Pipeline:BatchWindow must be between 0 and 1 day.")]
+    public TimeSpan BatchWindow { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A running run whose worker has not reported for this long is taken over by another worker.</summary>
+    [Range(typeof(TimeSpan), "00:00:05", "01:00:00", ErrorMessage = "Pipeline:StaleRunAfter must be between 5 s and 1 h.")]
+    public TimeSpan StaleRunAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Days from receipt to the due date when a request gives none (GDPR Art. 12(3): one month).</summary>
+    [Range(1, 366, ErrorMessage = "Pipeline:DefaultDueDays must be between 1 and 366.")]
+    public int DefaultDueDays { get; set; } = 30;
+}
