@@ -92,10 +92,10 @@ public static class CertificateReport
                 layout.Section(section.Title);
                 layout.Rows(section.Rows);
             }
-            layout.Section("Metrics");
+            layout.Section("Metrics", 20 + content.Metrics.Count * 16);
             layout.MetricsTable(content.Metrics);
             layout.Chart(content.Metrics);
-            layout.Section("Verdict criteria");
+            layout.Section("Verdict criteria", 50);
             layout.CriteriaTable(content.Criteria);
             layout.Section("Signature");
             layout.Rows(content.Signature);

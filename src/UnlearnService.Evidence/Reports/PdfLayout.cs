@@ -68,9 +68,10 @@ internal sealed class PdfLayout : IDisposable
         _y += height + 14;
     }
 
-    public void Section(string title)
+    /// <summary>Starts a section; <paramref name="keepWithNext"/> is the height that must fit below its title, so a title never ends a page.</summary>
+    public void Section(string title, float keepWithNext = 30)
     {
-        Ensure(48);
+        Ensure(28 + keepWithNext);
         _y += 8;
         Text(title, Margin, _y + 14, 14, AfterColor);
         _y += 20;
@@ -103,7 +104,7 @@ internal sealed class PdfLayout : IDisposable
     public void MetricsTable(IReadOnlyList<MetricRow> metrics)
     {
         float[] columns = [Margin, Margin + 140, Margin + 215, Margin + 290];
-        Ensure(20);
+        Ensure(20 + metrics.Count * 16); // a table is easier to read on one page
         TableRow(columns, ["Metric", "Before", "After", "Change"], 9.5f, Grey);
         Line(_y - 2);
         foreach (var m in metrics)

@@ -41,6 +41,7 @@ internal sealed record ReportContent(
             new("Lineage",
             [
                 ("Model", lineage.ModelId),
+                ("Versions", $"{lineage.BaseVersionId} → {lineage.NewVersionId}"),
                 ("Before (base version)", lineage.BaseVersionId),
                 ("  sha256", lineage.BaseSha256),
                 ("After (new version)", lineage.NewVersionId),
@@ -82,11 +83,11 @@ internal sealed record ReportContent(
         var checkpoint = certificate.AuditCheckpoint;
         var signature = new List<(string, string)>
         {
-            ("Signing key id", key.KeyId),
-            ("  = SHA-256 of the key's SubjectPublicKeyInfo (DER)", ""),
-            ("Key fingerprint (RFC 7638 JWK thumbprint)", key.JwkThumbprint),
+            ("Signing key id (SHA-256 of the public key's SubjectPublicKeyInfo DER)", key.KeyId),
+            ("Key fingerprint (RFC 7638 JWK thumbprint, SHA-256)", key.JwkThumbprint),
             ("Signature", "DSSE v1 envelope, ECDSA P-256 / SHA-256 (ES256), in-toto Statement v1"),
-            ("Audit log at issue", $"{checkpoint.TreeSize.ToString(CultureInfo.InvariantCulture)} events, root {checkpoint.RootHash}"),
+            ("Audit log at issue", $"{checkpoint.TreeSize.ToString(CultureInfo.InvariantCulture)} events"),
+            ("  Merkle root", checkpoint.RootHash),
             ("Audit checkpoint key id", checkpoint.KeyId),
             ("Issued", Time(certificate.IssuedAt)),
         };
@@ -104,18 +105,12 @@ internal sealed record ReportContent(
     public static string Time(DateTimeOffset value) =>
         value.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 
-    /// <summary>Two decimals for everyday magnitudes; significant digits for the very small or very large (MSE, seconds).</summary>
-    public static string Number(double? value)
-    {
-        if (value is not { } v)
-        {
-            return "—";
-        }
-        var magnitude = Math.Abs(v);
-        return magnitude == 0 || (magnitude >= 0.01 && magnitude < 1e6)
-            ? v.ToString("0.##", CultureInfo.InvariantCulture)
-            : v.ToString("G4", CultureInfo.InvariantCulture);
-    }
+    /// <summary>
+    /// Six significant digits: enough that an observed value just short of its threshold never prints as the
+    /// threshold itself (a p-value of 0.0499 must not read "0.05" beside "≥ 0.05").
+    /// </summary>
+    public static string Number(double? value) =>
+        value is { } v ? v.ToString("G6", CultureInfo.InvariantCulture) : "—";
 }
 
 internal sealed record ReportSection(string Title, IReadOnlyList<(string Label, string Value)> Rows);
