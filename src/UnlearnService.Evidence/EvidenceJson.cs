@@ -71,24 +71,24 @@ public static class EvidenceJson
             switch (reader.TokenType)
             {
                 case JsonTokenType.PropertyName:
-                {
-                    var name = reader.GetString()!;
-                    var frame = frames.Peek();
-                    if (!frame.Names!.Add(name))
                     {
-                        duplicate = frame.Path + "." + name;
-                        return true;
+                        var name = reader.GetString()!;
+                        var frame = frames.Peek();
+                        if (!frame.Names!.Add(name))
+                        {
+                            duplicate = frame.Path + "." + name;
+                            return true;
+                        }
+                        pendingName = name;
+                        break;
                     }
-                    pendingName = name;
-                    break;
-                }
                 case JsonTokenType.StartObject:
                 case JsonTokenType.StartArray:
-                {
-                    var path = ChildPath(frames, ref pendingName, rootPath);
-                    frames.Push((reader.TokenType == JsonTokenType.StartObject ? new HashSet<string>(StringComparer.Ordinal) : null, path, 0));
-                    break;
-                }
+                    {
+                        var path = ChildPath(frames, ref pendingName, rootPath);
+                        frames.Push((reader.TokenType == JsonTokenType.StartObject ? new HashSet<string>(StringComparer.Ordinal) : null, path, 0));
+                        break;
+                    }
                 case JsonTokenType.EndObject:
                 case JsonTokenType.EndArray:
                     frames.Pop();
@@ -177,12 +177,22 @@ public static class EvidenceJson
     /// <exception cref="EvidenceFormatException">The document does not match the record; the message says where.</exception>
     public static T Deserialize<T>(ReadOnlySpan<byte> utf8Json)
     {
+        bool hasDuplicate;
+        string? duplicate;
         try
         {
-            if (TryFindDuplicateKey(utf8Json, out var duplicate))
-            {
-                throw new EvidenceFormatException(EvidenceError.DuplicateKey, $"Duplicate JSON member {duplicate}.");
-            }
+            hasDuplicate = TryFindDuplicateKey(utf8Json, out duplicate);
+        }
+        catch (JsonException e)
+        {
+            throw new EvidenceFormatException(EvidenceError.MalformedJson, $"Not well-formed JSON: {e.Message}", e);
+        }
+        if (hasDuplicate)
+        {
+            throw new EvidenceFormatException(EvidenceError.DuplicateKey, $"Duplicate JSON member {duplicate}.");
+        }
+        try
+        {
             return JsonSerializer.Deserialize<T>(utf8Json, Options)
                 ?? throw new EvidenceFormatException(EvidenceError.WrongType, "The document is null.");
         }
@@ -241,40 +251,40 @@ public static class EvidenceJson
         switch (value.ValueKind)
         {
             case JsonValueKind.Object:
-            {
-                var members = value.EnumerateObject().Select(p => (p.Name, p.Value)).ToList();
-                // RFC 8785 §3.2.3: sort by the UTF-16 code units of the names, which is what ordinal comparison does.
-                members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-                output.Append('{');
-                for (var i = 0; i < members.Count; i++)
                 {
-                    if (i > 0)
+                    var members = value.EnumerateObject().Select(p => (p.Name, p.Value)).ToList();
+                    // RFC 8785 §3.2.3: sort by the UTF-16 code units of the names, which is what ordinal comparison does.
+                    members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+                    output.Append('{');
+                    for (var i = 0; i < members.Count; i++)
                     {
-                        output.Append(',');
+                        if (i > 0)
+                        {
+                            output.Append(',');
+                        }
+                        WriteString(members[i].Name, output);
+                        output.Append(':');
+                        WriteCanonical(members[i].Value, output);
                     }
-                    WriteString(members[i].Name, output);
-                    output.Append(':');
-                    WriteCanonical(members[i].Value, output);
+                    output.Append('}');
+                    break;
                 }
-                output.Append('}');
-                break;
-            }
             case JsonValueKind.Array:
-            {
-                output.Append('[');
-                var first = true;
-                foreach (var item in value.EnumerateArray())
                 {
-                    if (!first)
+                    output.Append('[');
+                    var first = true;
+                    foreach (var item in value.EnumerateArray())
                     {
-                        output.Append(',');
+                        if (!first)
+                        {
+                            output.Append(',');
+                        }
+                        first = false;
+                        WriteCanonical(item, output);
                     }
-                    first = false;
-                    WriteCanonical(item, output);
+                    output.Append(']');
+                    break;
                 }
-                output.Append(']');
-                break;
-            }
             case JsonValueKind.String:
                 WriteString(value.GetString()!, output);
                 break;

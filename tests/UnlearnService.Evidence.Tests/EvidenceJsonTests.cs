@@ -49,6 +49,14 @@ public sealed class EvidenceJsonTests
         Assert.Equal(EvidenceError.MalformedJson, e.Error);
     }
 
+    [Fact]
+    public void Deserialize_TruncatedDocument_MalformedJson()
+    {
+        var e = Assert.Throws<EvidenceFormatException>(() => EvidenceJson.Deserialize<AuditCheckpoint>("""{"treeSize":1,"""u8));
+
+        Assert.Equal(EvidenceError.MalformedJson, e.Error);
+    }
+
     [Theory]
     [InlineData("""{"treeSize":1,"rootHash":"x","timestamp":"2025-01-01T00:00:00Z","extra":1}""")]
     [InlineData("""{"treeSize":1,"rootHash":"x"}""")]
