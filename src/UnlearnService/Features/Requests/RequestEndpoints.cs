@@ -152,6 +152,9 @@ internal static class RequestEndpoints
             if (ids.Any(id => string.IsNullOrWhiteSpace(id) || id.Length > 200)) return "Every id must be 1 to 200 characters.";
         }
         if (body.Class is < 0) return "class must be ≥ 0.";
+        if (body.Reason is { Length: > 2000 }) return "reason is longer than 2000 characters.";
+        if (body.LegalBasis is { Length: > 200 }) return "legalBasis is longer than 200 characters.";
+        if (body.ExternalReference is { Length: > 200 }) return "externalReference is longer than 200 characters.";
         if (body.Class is not null && body.ModelIds is not { Length: > 0 }) return "Class forgetting needs modelIds.";
         if (body.ModelIds is { Length: 0 }) return "modelIds is empty; omit it to mean every model trained on the data.";
         if (body.ModelIds is { Length: > 1000 }) return "At most 1000 models per request.";
