@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against real parts: builds the solution, starts a throwaway PostgreSQL cluster on a private
-# socket directory (installing PostgreSQL from Debian if it is absent), runs `dotnet test`, tears the cluster
-# down, and ends with the line "N passed, N failed".
+# socket directory (installing PostgreSQL and the Fashion-MNIST data from Debian if absent), runs `dotnet test`,
+# tears the cluster down, and ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [extra dotnet test arguments, e.g. --filter FullyQualifiedName~Startup]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,13 @@ if [ -z "$pg_bin" ]; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   [ -n "$pg_bin" ] || { echo "PostgreSQL could not be installed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+# End-to-end tests import a subset of real data: Debian's Fashion-MNIST package.
+if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  echo "Fashion-MNIST not found: installing dataset-fashion-mnist from Debian's packages"
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+    || { echo "dataset-fashion-mnist could not be installed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 pg_root=$(mktemp -d "${TMPDIR:-/tmp}/unlearn-pg.XXXXXX")
