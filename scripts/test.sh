@@ -11,15 +11,7 @@ repo=$(pwd)
 export OMP_WAIT_POLICY=PASSIVE
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-if [ -z "$pg_bin" ]; then
-  echo "PostgreSQL not found: installing it from Debian's packages"
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$pg_bin" ] || { echo "PostgreSQL could not be installed"; echo "0 passed, 1 failed"; exit 1; }
-fi
+source scripts/lib/postgres.sh
 
 # End-to-end tests import a subset of real data: Debian's Fashion-MNIST package.
 if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
@@ -28,25 +20,8 @@ if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
     || { echo "dataset-fashion-mnist could not be installed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-pg_root=$(mktemp -d "${TMPDIR:-/tmp}/unlearn-pg.XXXXXX")
-pg_port=54329
-# initdb refuses to run as root: the cluster belongs to the postgres user then.
-if [ "$(id -u)" = 0 ]; then
-  chown postgres:postgres "$pg_root"
-  as_pg() { runuser -u postgres -- "$@"; }
-else
-  as_pg() { "$@"; }
-fi
-stop_pg() { as_pg "$pg_bin/pg_ctl" -D "$pg_root/data" -m immediate stop >/dev/null 2>&1; rm -rf "$pg_root"; }
-trap stop_pg EXIT
-
-as_pg "$pg_bin/initdb" -D "$pg_root/data" -U postgres --auth=trust -E UTF8 >"$pg_root/initdb.log" 2>&1 \
-  || { cat "$pg_root/initdb.log"; echo "0 passed, 1 failed"; exit 1; }
-# No TCP listener: the socket directory is private, so the port only names the socket file.
-as_pg "$pg_bin/pg_ctl" -D "$pg_root/data" -w -l "$pg_root/server.log" \
-  -o "-p $pg_port -k $pg_root -c listen_addresses= -c max_connections=300 -c fsync=off" start >/dev/null \
-  || { cat "$pg_root/server.log"; echo "0 passed, 1 failed"; exit 1; }
-export UNLEARN_TEST_POSTGRES="Host=$pg_root;Port=$pg_port;Username=postgres"
+start_throwaway_postgres 54329 || { echo "PostgreSQL could not be started"; echo "0 passed, 1 failed"; exit 1; }
+export UNLEARN_TEST_POSTGRES="$PG_CONNECTION"
 
 results="$repo/artifacts/test-results"
 rm -rf "$results"
