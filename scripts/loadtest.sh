@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Load benchmark of the request path against PostgreSQL, in one command: builds the service in Release, starts a
+# throwaway PostgreSQL, imports Fashion-MNIST (with subjects of 20 images) and a small CNN, then
+#  1. measures the time from a submission to a worker picking its run up (idle system, 5 samples), and
+#  2. runs wrk against POST /v1/deletion-requests and prints submissions per second and p50/p99 latency.
+# Installs wrk, PostgreSQL and dataset-fashion-mnist from Debian if absent. Options: DURATION=20s CONNECTIONS=16.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_WAIT_POLICY=PASSIVE DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+source scripts/lib/postgres.sh
+duration=${DURATION:-20s}
+connections=${CONNECTIONS:-16}
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing+=(dataset-fashion-mnist)
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+start_throwaway_postgres 54331
+
+dotnet build src/UnlearnService -c Release -v q -nologo >/dev/null
+dotnet build src/UnlearnService.Cli -c Release -v q -nologo >/dev/null
+work=$(mktemp -d)
+service="dotnet src/UnlearnService/bin/Release/net10.0/UnlearnService.dll"
+export Database__Provider=postgres Database__ConnectionString="$PG_CONNECTION;Database=postgres" Service__DataDirectory="$work" \
+  Pipeline__BatchWindow=00:00:00 Kestrel__Endpoints__Http__Url=http://127.0.0.1:5099 Serilog__MinimumLevel__Default=Warning
+$service migrate >/dev/null
+key=$($service create-key --tenant load --scopes admin | tail -n 1)
+$service >"$work/service.log" 2>&1 &
+service_pid=$!
+trap 'kill $service_pid 2>/dev/null; stop_throwaway_postgres; rm -rf "$work"' EXIT
+for _ in $(seq 1 120); do curl -sf http://127.0.0.1:5099/health/ready >/dev/null && break; sleep 1; done
+auth="Authorization: Bearer $key"
+fashion=$(dirname "$(dpkg -L dataset-fashion-mnist | grep '/train-images-idx3-ubyte.gz$')")
+
+echo "Importing Fashion-MNIST (70,000 images) …"
+dataset=$(curl -sf -H "$auth" -F name=fashion -F format=idx -F subject_size=20 \
+  -F train_images=@"$fashion/train-images-idx3-ubyte.gz" -F train_labels=@"$fashion/train-labels-idx1-ubyte.gz" \
+  -F test_images=@"$fashion/t10k-images-idx3-ubyte.gz" -F test_labels=@"$fashion/t10k-labels-idx1-ubyte.gz" \
+  http://127.0.0.1:5099/v1/datasets | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+dotnet src/UnlearnService.Cli/bin/Release/net10.0/unlearn.dll train --data fashion-mnist --subset 2000 --epochs 1 --width 4 --out "$work/m.safetensors" >/dev/null
+curl -sf -H "$auth" -F name=cnn -F dataset_id="$dataset" -F weights=@"$work/m.safetensors" http://127.0.0.1:5099/v1/models >/dev/null
+
+echo "Time from submission to a worker picking the run up (idle system):"
+for i in 1 2 3 4 5; do
+  start=$(date +%s.%N)
+  location=$(curl -sf -D - -o /dev/null -H "$auth" -H 'Content-Type: application/json' \
+    -d "{\"subjectIds\":[\"subject-$i\"],\"method\":\"ssd\"}" http://127.0.0.1:5099/v1/deletion-requests | tr -d '\r' | sed -n 's/^Location: //Ip')
+  while ! curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '"runStatus":"\(running\|completed\)"'; do sleep 0.05; done
+  echo "  sample $i: $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - s }') s"
+  while ! curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '"status":"completed"'; do sleep 0.2; done
+done
+
+echo "wrk: $connections connections, 2 threads, $duration"
+wrk -t2 -c"$connections" -d"$duration" --latency -s scripts/loadtest.lua http://127.0.0.1:5099 -- 3000 "$key" | tee "$work/wrk.txt" | grep -E 'Requests/sec|Latency|RESULT|50%|99%'
