@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of the request path against PostgreSQL, in one command: builds the service in Release, starts a
 # throwaway PostgreSQL, imports Fashion-MNIST (with subjects of 20 images) and a small CNN, then
-#  1. measures the time from a submission to a worker picking its run up (idle system, 5 samples), and
+#  1. measures the time from a submission to a worker picking its run up (idle system, 3 samples), and
 #  2. runs wrk against POST /v1/deletion-requests and prints submissions per second and p50/p99 latency.
 # Installs wrk, PostgreSQL and dataset-fashion-mnist from Debian if absent. Options: DURATION=20s CONNECTIONS=16.
 set -euo pipefail
@@ -43,7 +43,7 @@ dotnet src/UnlearnService.Cli/bin/Release/net10.0/unlearn.dll train --data fashi
 curl -sf -H "$auth" -F name=cnn -F dataset_id="$dataset" -F weights=@"$work/m.safetensors" http://127.0.0.1:5099/v1/models >/dev/null
 
 echo "Time from submission to a worker picking the run up (idle system):"
-for i in 1 2 3 4 5; do
+for i in 1 2 3; do
   start=$(date +%s.%N)
   location=$(curl -sf -D - -o /dev/null -H "$auth" -H 'Content-Type: application/json' \
     -d "{\"subjectIds\":[\"subject-$i\"],\"method\":\"ssd\"}" http://127.0.0.1:5099/v1/deletion-requests | tr -d '\r' | sed -n 's/^Location: //Ip')

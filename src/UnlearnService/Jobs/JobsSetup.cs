@@ -74,12 +74,14 @@ internal static class JobsSetup
                 options.ServerName = $"{prefix}/{device.Trim().ToLowerInvariant()}";
                 options.Queues = [GpuQueue];
                 options.WorkerCount = 1;
+                options.SchedulePollingInterval = TimeSpan.FromSeconds(1);
             });
         }
         builder.Services.AddHangfireServer(options =>
         {
             options.ServerName = $"{prefix}/default";
             options.Queues = [DefaultQueue];
+            options.SchedulePollingInterval = TimeSpan.FromSeconds(1);
             options.WorkerCount = Math.Clamp(workers.DefaultQueueWorkers, 1, 64);
         });
     }

@@ -43,7 +43,11 @@ internal sealed class RequestIntake(UnlearnDbContext db, IBackgroundJobClient jo
         db.Record(request.TenantId, actor, "request.queued", "deletion_request", request.Id);
         await db.SaveChangesAsync(cancellationToken);
         foreach (var model in models)
-            jobs.Schedule<RunPlanner>(p => p.PlanAsync(model, CancellationToken.None), pipeline.Value.BatchWindow);
+        {
+            // Hangfire moves scheduled jobs to the queue on a polling interval: enqueue directly when there is no window.
+            if (pipeline.Value.BatchWindow == TimeSpan.Zero) jobs.Enqueue<RunPlanner>(p => p.PlanAsync(model, CancellationToken.None));
+            else jobs.Schedule<RunPlanner>(p => p.PlanAsync(model, CancellationToken.None), pipeline.Value.BatchWindow);
+        }
     }
 
     async Task<(IReadOnlyList<Guid> Models, string? Rejection)> ResolveModelsAsync(DeletionRequest request, string[] targets, Guid[]? explicitModels, CancellationToken cancellationToken)
