@@ -91,6 +91,7 @@ internal static class ServiceApp
                 Version = "v1",
                 Description = "Removes the influence of specific training data from trained models and proves it. Authenticate with 'Authorization: Bearer uk_…'.",
             });
+            swagger.IncludeXmlComments(Path.Combine(AppContext.BaseDirectory, "UnlearnService.xml"));
             swagger.AddSecurityDefinition("ApiKey", new Microsoft.OpenApi.OpenApiSecurityScheme
             {
                 Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer", Description = "An API key: uk_{prefix}_{secret}.",

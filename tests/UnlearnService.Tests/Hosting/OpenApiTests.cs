@@ -45,6 +45,9 @@ public sealed class OpenApiTests
         Assert.Equal(operationIds.Count, operationIds.Distinct(StringComparer.Ordinal).Count());
 
         Assert.True(mapped.Count > 20, $"only {mapped.Count} endpoints");
+        var body = document.GetProperty("components").GetProperty("schemas").GetProperty("CreateDeletionRequestBody").GetProperty("properties");
+        Assert.Equal("GDPR Art. 17(1)(b)", body.GetProperty("legalBasis").GetProperty("example").GetString());
+        Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("ApiKey", out _));
 
         var ui = await client.GetAsync("/swagger/index.html");
         Assert.True(ui.IsSuccessStatusCode);

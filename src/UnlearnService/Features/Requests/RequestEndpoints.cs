@@ -1,5 +1,3 @@
-using System.ComponentModel;
-using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
@@ -23,10 +21,11 @@ namespace UnlearnService.Features.Requests;
 internal sealed record CreateDeletionRequestBody
 {
     /// <summary>Data subjects whose training samples must be forgotten.</summary>
-    [Description("Data subjects whose training samples must be forgotten.")]
+    /// <example>["subject-7", "subject-12"]</example>
     public string[]? SubjectIds { get; init; }
 
     /// <summary>Training samples to forget.</summary>
+    /// <example>["train-42"]</example>
     public string[]? SampleIds { get; init; }
 
     /// <summary>A class to forget (needs modelIds).</summary>
@@ -36,18 +35,19 @@ internal sealed record CreateDeletionRequestBody
     public Guid[]? ModelIds { get; init; }
 
     /// <summary>auto (SSD, escalating to SalUn, then flagging retraining) or a method: salun, ssd, lf-ssd, rl, ft, ga, l1, retrain.</summary>
-    [StringLength(20)]
+    /// <example>auto</example>
     public string? Method { get; init; }
 
-    [StringLength(2000)]
+    /// <summary>Why the data must go (at most 2000 characters).</summary>
+    /// <example>The data subject withdrew consent.</example>
     public string? Reason { get; init; }
 
-    /// <summary>E.g. "GDPR Art. 17(1)(b)".</summary>
-    [StringLength(200)]
+    /// <summary>The legal basis (at most 200 characters).</summary>
+    /// <example>GDPR Art. 17(1)(b)</example>
     public string? LegalBasis { get; init; }
 
-    /// <summary>The requester's own reference (ticket number).</summary>
-    [StringLength(200)]
+    /// <summary>The requester's own reference, e.g. a ticket number (at most 200 characters).</summary>
+    /// <example>DSR-2026-0042</example>
     public string? ExternalReference { get; init; }
 
     /// <summary>Deadline; default 30 days after receipt.</summary>
