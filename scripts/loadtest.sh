@@ -40,10 +40,16 @@ dataset=$(curl -sf -H "$auth" -F name=fashion -F format=idx -F subject_size=20 \
   -F test_images=@"$fashion/t10k-images-idx3-ubyte.gz" -F test_labels=@"$fashion/t10k-labels-idx1-ubyte.gz" \
   http://127.0.0.1:5099/v1/datasets | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 dotnet src/UnlearnService.Cli/bin/Release/net10.0/unlearn.dll train --data fashion-mnist --subset 2000 --epochs 1 --width 4 --out "$work/m.safetensors" >/dev/null
-curl -sf -H "$auth" -F name=cnn -F dataset_id="$dataset" -F weights=@"$work/m.safetensors" http://127.0.0.1:5099/v1/models >/dev/null
+model=$(curl -sf -H "$auth" -F name=cnn -F dataset_id="$dataset" -F weights=@"$work/m.safetensors" http://127.0.0.1:5099/v1/models \
+  | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
+# Wait while the worker pre-computes SSD's importance for the current version: an idle system, as the measure says.
+wait_idle() {
+  while ! curl -sf -H "$auth" "http://127.0.0.1:5099/v1/models/$model/versions" | grep -o '"status":"current"[^}]*}[^}]*"importanceCached":true' >/dev/null; do sleep 0.5; done
+}
 
 echo "Time from submission to a worker picking the run up (idle system):"
 for i in 1 2 3; do
+  wait_idle
   start=$(date +%s.%N)
   location=$(curl -sf -D - -o /dev/null -H "$auth" -H 'Content-Type: application/json' \
     -d "{\"subjectIds\":[\"subject-$i\"],\"method\":\"ssd\"}" http://127.0.0.1:5099/v1/deletion-requests | tr -d '\r' | sed -n 's/^Location: //Ip')

@@ -194,7 +194,8 @@ internal static class ModelEndpoints
             v.ParentVersionId is { } parent ? numbers[parent] : null,
             v.ProducedByRunId is { } runId && runs.TryGetValue(runId, out var run)
                 ? new ProducingRun(run.Id, run.Method, run.ForgetCount, requests.Where(r => r.RunId == run.Id).Select(r => r.RequestId).ToList())
-                : null)).ToList()));
+                : null,
+            v.ImportanceBlobPath is not null)).ToList()));
     }
 
     static async Task<IResult> Weights(Guid id, int number, UnlearnDbContext db, BlobStore blobs, ClaimsPrincipal user, CancellationToken cancellationToken)
@@ -221,6 +222,8 @@ internal sealed record CurrentVersion(Guid Id, int Number, string Sha256);
 
 internal sealed record LineageResponse(Guid ModelId, IReadOnlyList<VersionResponse> Versions);
 
-internal sealed record VersionResponse(Guid Id, int Number, string Sha256, long SizeBytes, string Status, DateTimeOffset CreatedAt, int? ParentNumber, ProducingRun? ProducedBy);
+/// <summary>A version in the lineage; ImportanceCached tells whether SSD's training-set importance is ready for it.</summary>
+internal sealed record VersionResponse(Guid Id, int Number, string Sha256, long SizeBytes, string Status, DateTimeOffset CreatedAt, int? ParentNumber,
+    ProducingRun? ProducedBy, bool ImportanceCached);
 
 internal sealed record ProducingRun(Guid RunId, string? Method, int ForgetCount, IReadOnlyList<Guid> RequestIds);
