@@ -123,6 +123,25 @@ public sealed class AuditTrailTests
     }
 
     [Fact]
+    public async Task UpdateOrDelete_AuditRowInSqlite_RejectedByTrigger()
+    {
+        await using var service = await RunningService.StartAsync(postgres: false);
+        var file = Path.Combine(service.Process.DataDirectory, "unlearn.db");
+
+        foreach (var sql in new[] { "UPDATE audit_events SET action = 'nothing happened' WHERE sequence = 1", "DELETE FROM audit_events WHERE sequence = 1" })
+        {
+            await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file}");
+            await connection.OpenAsync();
+            await using var command = new Microsoft.Data.Sqlite.SqliteCommand(sql, connection);
+            var error = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => command.ExecuteNonQueryAsync());
+            Assert.Contains("evidence is append-only", error.Message, StringComparison.Ordinal);
+        }
+        using var admin = service.Admin();
+        var result = await admin.GetFromJsonAsync<JsonElement>("/v1/audit/verify");
+        Assert.True(result.GetProperty("valid").GetBoolean(), result.ToString());
+    }
+
+    [Fact]
     public async Task ServiceRoleScript_DedicatedRole_LacksUpdateAndDeleteOnEvidence()
     {
         await using var service = await RunningService.StartAsync(postgres: true);
