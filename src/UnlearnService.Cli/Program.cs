@@ -8,6 +8,8 @@ var root = new RootCommand("unlearn: machine unlearning from the command line (S
     ForgetCommand.CreateForget(),
     ForgetCommand.CreateTune(),
     BenchCommand.Create(),
+    VerifyCommand.CreateVerify(),
+    VerifyCommand.CreateReport(),
 };
 try
 {

@@ -6,7 +6,9 @@ using UnlearnService.Data;
 using UnlearnService.Errors;
 using UnlearnService.Features.Audit;
 using UnlearnService.Features.Datasets;
+using UnlearnService.Features.Certificates;
 using UnlearnService.Features.Health;
+using UnlearnService.Features.Keys;
 using UnlearnService.Features.Models;
 using UnlearnService.Features.Requests;
 using UnlearnService.Features.Runs;
@@ -30,6 +32,7 @@ internal static class ServiceApp
         builder.AddDatabase();
         builder.AddJobs();
         builder.AddApiKeys();
+        builder.AddSigningKeys();
         builder.AddPipeline();
         builder.AddHealth();
 
@@ -45,6 +48,8 @@ internal static class ServiceApp
             app.MapRequestEndpoints();
             app.MapWebhookEndpoints();
             app.MapAuditEndpoints();
+            app.MapKeyEndpoints();
+            app.MapCertificateEndpoints();
             app.MapJobsDashboard();
         }
         return app;

@@ -1,6 +1,11 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using UnlearnService.Evidence;
+using UnlearnService.Evidence.Tests;
 using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Models;
 using UnlearnService.Tests.Infrastructure;
@@ -75,6 +80,114 @@ public sealed class EndToEndTests
         Assert.Contains("request.completed", actions);
         Assert.Contains("model_version.weights_downloaded", actions);
         Assert.Contains("dataset.samples_purged", actions);
+
+        await AssertCertifiedAsync(service, client, location, modelId, outcome, runCli: !postgres);
+    }
+
+    /// <summary>
+    /// The request's certificate: linked from the request, verifiable offline with only the published public key
+    /// (in-process with the evidence library, and once with `unlearn verify`), rendered as PDF and HTML, rejected
+    /// when tampered with, invisible to another tenant; and the audit chain it names verifies.
+    /// </summary>
+    static async Task AssertCertifiedAsync(RunningService service, HttpClient client, string location, Guid modelId, JsonElement outcome, bool runCli)
+    {
+        var request = await PollAsync(async () => await client.GetFromJsonAsync<JsonElement>(location),
+            r => r.GetProperty("models")[0].GetProperty("certificate").ValueKind == JsonValueKind.String);
+        var requestId = request.GetProperty("id").GetString()!;
+        var link = request.GetProperty("models")[0].GetProperty("certificate").GetString();
+        Assert.Equal($"/v1/certificates/{requestId}?modelId={modelId}", link);
+
+        // Offline verification needs only the public key that /v1/keys publishes (anonymously).
+        using var anonymous = service.Client();
+        var keys = await anonymous.GetFromJsonAsync<JsonElement>("/v1/keys");
+        var active = keys.GetProperty("keys").EnumerateArray().Single(k => k.GetProperty("status").GetString() == "active");
+        Assert.Equal("ES256", active.GetProperty("jwk").GetProperty("alg").GetString());
+        var pem = active.GetProperty("pem").GetString()!;
+        var envelope = await client.GetStringAsync($"/v1/certificates/{requestId}");
+        var verified = CertificateVerifier.Verify(envelope, KeySet.FromPem(pem));
+        Assert.True(verified.IsValid, verified.Message);
+        var certificate = verified.Certificate!;
+        Assert.Equal(requestId, certificate.Request.Id);
+        Assert.Equal("TICKET-1", certificate.Request.ExternalReference);
+        Assert.Equal("GDPR Art. 17", certificate.Request.LegalBasis);
+        Assert.Equal(modelId.ToString(), certificate.Lineage.ModelId);
+        Assert.Equal(outcome.GetProperty("outputVersionId").GetGuid().ToString(), certificate.Lineage.NewVersionId);
+        Assert.Equal(outcome.GetProperty("outputSha256").GetString(), certificate.Lineage.NewSha256);
+        Assert.Equal(outcome.GetProperty("runId").GetGuid().ToString(), certificate.Lineage.RunId);
+        Assert.Equal(40, certificate.ForgottenSamples.Count);
+        Assert.DoesNotContain("subject-3", envelope, StringComparison.Ordinal);
+        Assert.Equal(outcome.GetProperty("method").GetString(), certificate.Method);
+        Assert.True(certificate.Verdict.Passed);
+        Assert.Contains(certificate.MetricsAfter, m => m.Name == "TA" && m.DefinitionVersion == "unlearn-metrics/1" && m.Definition.Length > 20);
+        Assert.Equal(outcome.GetProperty("metricsAfter").GetProperty("testAccuracy").GetDouble(), certificate.MetricsAfter.Single(m => m.Name == "TA").Value);
+        Assert.Equal(active.GetProperty("kid").GetString(), verified.Key!.KeyId);
+        Assert.Equal(verified.Key.KeyId, certificate.AuditCheckpoint.KeyId);
+
+        // The JWK set verifies it too, and the service's own verify endpoint agrees.
+        var jwks = await anonymous.GetStringAsync("/v1/keys/jwks");
+        Assert.True(CertificateVerifier.Verify(envelope, KeySet.FromJwks(jwks)).IsValid);
+        var check = await (await anonymous.PostAsync("/v1/certificates/verify", new StringContent(envelope, Encoding.UTF8, "application/json")))
+            .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(check.GetProperty("valid").GetBoolean(), check.ToString());
+        Assert.Equal(requestId, check.GetProperty("requestId").GetString());
+
+        // Tampered: the new version's digest changed in the signed payload, and the payload type changed.
+        var node = JsonNode.Parse(envelope)!;
+        var payload = Encoding.UTF8.GetString(Convert.FromBase64String((string)node["payload"]!));
+        var forged = node.DeepClone();
+        forged["payload"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(payload.Replace(certificate.Lineage.NewSha256, new string('0', 64), StringComparison.Ordinal)));
+        var retyped = node.DeepClone();
+        retyped["payloadType"] = "application/json";
+        foreach (var (tampered, error) in new[] { (forged, "BadSignature"), (retyped, "WrongPayloadType") })
+        {
+            var rejected = await (await anonymous.PostAsync("/v1/certificates/verify", new StringContent(tampered.ToJsonString(), Encoding.UTF8, "application/json")))
+                .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+            Assert.False(rejected.GetProperty("valid").GetBoolean());
+            Assert.Equal(error, rejected.GetProperty("error").GetString());
+            Assert.False(CertificateVerifier.Verify(tampered.ToJsonString(), KeySet.FromPem(pem)).IsValid);
+        }
+
+        // The PDF report (asked for by Accept) opens and says what the certificate says; HTML by format=.
+        using var pdfRequest = new HttpRequestMessage(HttpMethod.Get, $"/v1/certificates/{requestId}");
+        pdfRequest.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/pdf"));
+        var pdfResponse = await client.SendAsync(pdfRequest);
+        Assert.Equal(HttpStatusCode.OK, pdfResponse.StatusCode);
+        Assert.Equal("application/pdf", pdfResponse.Content.Headers.ContentType!.MediaType);
+        var pdf = await pdfResponse.Content.ReadAsByteArrayAsync();
+        Assert.StartsWith("%PDF-", Encoding.ASCII.GetString(pdf, 0, 8));
+        var text = PdfText.Extract(pdf);
+        foreach (var expected in new[] { "Unlearning certificate", "PASSED", requestId, "TICKET-1", "GDPR Art. 17", certificate.Lineage.NewSha256, "Metrics", "TA", verified.Key.KeyId })
+            Assert.Contains(expected, text);
+        var html = await client.GetStringAsync($"/v1/certificates/{requestId}?format=html");
+        Assert.Contains(certificate.Lineage.BaseSha256, html, StringComparison.Ordinal);
+
+        // Another tenant, even with the certificates scope, sees nothing.
+        var (_, otherKey) = await service.NewTenantAsync("other tenant", "certificates:read");
+        using var other = service.Client(otherKey);
+        Assert.Equal(HttpStatusCode.NotFound, (await other.GetAsync($"/v1/certificates/{requestId}")).StatusCode);
+
+        if (runCli)
+        {
+            var folder = TempFolder.Create("verify");
+            var keyFile = Path.Combine(folder, "pub.pem");
+            var certificateFile = Path.Combine(folder, "certificate.json");
+            var forgedFile = Path.Combine(folder, "forged.json");
+            await File.WriteAllTextAsync(keyFile, pem);
+            await File.WriteAllTextAsync(certificateFile, envelope);
+            await File.WriteAllTextAsync(forgedFile, forged.ToJsonString());
+            var (exitCode, output) = await CliProcess.RunAsync("verify", "--key", keyFile, certificateFile);
+            Assert.True(exitCode == 0, output);
+            Assert.Contains("valid: ", output, StringComparison.Ordinal);
+            (exitCode, output) = await CliProcess.RunAsync("verify", "--key", keyFile, forgedFile);
+            Assert.True(exitCode == 1, output);
+            Assert.Contains("invalid: BadSignature", output, StringComparison.Ordinal);
+        }
+
+        // The certificate names a signed checkpoint; the chain it covers, and everything since, verifies.
+        var audit = await client.GetFromJsonAsync<JsonElement>("/v1/audit/verify");
+        Assert.True(audit.GetProperty("valid").GetBoolean(), audit.ToString());
+        Assert.True(audit.GetProperty("checkpointsVerified").GetInt32() >= 1, audit.ToString());
+        Assert.True(audit.GetProperty("events").GetInt64() > certificate.AuditCheckpoint.TreeSize, audit.ToString());
     }
 
     static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> get, Func<JsonElement, bool> done)

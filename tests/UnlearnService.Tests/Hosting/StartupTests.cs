@@ -39,7 +39,8 @@ public sealed class StartupTests
 
         var (exitCode, output) = await ServiceProcess.RunToExitAsync(settings, ["migrate"]);
         Assert.True(exitCode == 0, output);
-        Assert.Equal(1L, await database.ScalarAsync<long>("SELECT count(*) FROM \"__EFMigrationsHistory\""));
+        Assert.Equal(2L, await database.ScalarAsync<long>(
+            "SELECT count(*) FROM \"__EFMigrationsHistory\" WHERE migration_id LIKE '%\\_Initial' OR migration_id LIKE '%\\_Evidence'"));
         Assert.Equal(0L, await database.ScalarAsync<long>("SELECT count(*) FROM tenants"));
 
         await using var service = ServiceProcess.Start(settings);
@@ -75,6 +76,8 @@ public sealed class StartupTests
     [InlineData("Database:Provider", "postgres", "Database:ConnectionString is required")]
     [InlineData("Workers:Devices:0", "gpu7", "Workers:Devices:0 'gpu7'")]
     [InlineData("Workers:DefaultQueueWorkers", "0", "Workers:DefaultQueueWorkers must be between 1 and 64")]
+    [InlineData("Evidence:RetiredKeyFiles:0", "/nonexistent/old-key.pem", "Evidence:RetiredKeyFiles:0 '/nonexistent/old-key.pem' does not exist")]
+    [InlineData("Evidence:CreateKeyIfMissing", "false", "Evidence:KeyFile")]
     public async Task Start_InvalidSetting_ExitsWithMessageNamingIt(string key, string value, string expected)
     {
         var (exitCode, output) = await ServiceProcess.RunToExitAsync(new Dictionary<string, string> { [key] = value });

@@ -3,7 +3,11 @@ using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
 namespace UnlearnService.Features.Audit;
 
-/// <summary>An append-only record of a state change or an access, written in the same transaction as the change.</summary>
+/// <summary>
+/// An append-only record of a state change or an access, written in the same transaction as the change. Events
+/// form one global hash chain (<see cref="AuditTrail"/>): <see cref="Sequence"/>, <see cref="PreviousHash"/> and
+/// <see cref="Hash"/> are assigned when the event is saved. The tenant is a filter column and not part of the hash.
+/// </summary>
 internal sealed class AuditEvent
 {
     public long Id { get; set; }
@@ -17,6 +21,12 @@ internal sealed class AuditEvent
     public required string EntityType { get; set; }
     public required string EntityId { get; set; }
     public string? DataJson { get; set; }
+
+    /// <summary>Position in the global chain, from 1; null only for events written before the chain existed.</summary>
+    public long? Sequence { get; set; }
+
+    public string? PreviousHash { get; set; }
+    public string? Hash { get; set; }
 }
 
 internal sealed class AuditEventConfiguration : IEntityTypeConfiguration<AuditEvent>
@@ -31,5 +41,9 @@ internal sealed class AuditEventConfiguration : IEntityTypeConfiguration<AuditEv
         builder.Property(e => e.EntityId).HasMaxLength(100);
         builder.HasIndex(e => new { e.TenantId, e.Id });
         builder.HasIndex(e => new { e.EntityType, e.EntityId });
+        builder.Property(e => e.PreviousHash).HasMaxLength(64);
+        builder.Property(e => e.Hash).HasMaxLength(64);
+        // Two writers can never both claim a sequence number, whatever happens to the lock.
+        builder.HasIndex(e => e.Sequence).IsUnique();
     }
 }

@@ -19,6 +19,7 @@ internal sealed record RequestView(
         var runs = await db.Runs.AsNoTracking().Where(x => runIds.Contains(x.Id)).ToDictionaryAsync(x => x.Id, cancellationToken);
         var versionIds = runs.Values.SelectMany(x => new[] { (Guid?)x.BaseVersionId, x.OutputVersionId }).OfType<Guid>().ToList();
         var versions = await db.ModelVersions.AsNoTracking().Where(v => versionIds.Contains(v.Id)).ToDictionaryAsync(v => v.Id, cancellationToken);
+        var certified = (await db.Certificates.AsNoTracking().Where(c => c.RequestId == id).Select(c => c.ModelId).ToListAsync(cancellationToken)).ToHashSet();
         return new RequestView(r.Id, r.Status, r.Phase, r.Progress, r.Kind, JsonSerializer.Deserialize<string[]>(r.TargetsJson)!, r.ClassLabel,
             r.Method, r.Reason, r.LegalBasis, r.ExternalReference, r.ReceivedAt, r.DueAt, r.CompletedAt, r.FailureReason,
             links.Select(l =>
@@ -27,17 +28,18 @@ internal sealed record RequestView(
                 var output = run?.OutputVersionId is { } o ? versions.GetValueOrDefault(o) : null;
                 return new RequestModelView(l.ModelId, l.Status, run?.Id, run is null ? null : versions.GetValueOrDefault(run.BaseVersionId)?.Number,
                     output?.Number, output?.Id, output?.Sha256, run?.Method, run?.Status, run?.Phase, run?.Error, run?.Progress ?? 0, run?.ForgetCount, run?.RteSeconds,
-                    Parse(run?.MetricsBeforeJson), Parse(run?.MetricsAfterJson), Parse(run?.VerdictJson), Parse(run?.AttemptsJson));
+                    Parse(run?.MetricsBeforeJson), Parse(run?.MetricsAfterJson), Parse(run?.VerdictJson), Parse(run?.AttemptsJson),
+                    certified.Contains(l.ModelId) ? $"/v1/certificates/{r.Id}?modelId={l.ModelId}" : null);
             }).ToList());
     }
 
     static JsonElement? Parse(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();
 }
 
-/// <summary>One model of a request: its run and outcome.</summary>
+/// <summary>One model of a request: its run and outcome, and the link to its signed certificate once issued.</summary>
 internal sealed record RequestModelView(Guid ModelId, string Status, Guid? RunId, int? BaseVersion, int? OutputVersion, Guid? OutputVersionId,
     string? OutputSha256, string? Method, string? RunStatus, string? RunPhase, string? RunError, double RunProgress, int? ForgetCount, double? RteSeconds,
-    JsonElement? MetricsBefore, JsonElement? MetricsAfter, JsonElement? Verdict, JsonElement? Attempts);
+    JsonElement? MetricsBefore, JsonElement? MetricsAfter, JsonElement? Verdict, JsonElement? Attempts, string? Certificate);
 
 /// <summary>A request in a list.</summary>
 internal sealed record RequestSummary(Guid Id, string Status, string? Phase, double Progress, string Kind, string Method, string? ExternalReference,

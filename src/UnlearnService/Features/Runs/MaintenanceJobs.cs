@@ -10,6 +10,7 @@ using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Runtime;
 using UnlearnService.Features.Audit;
+using UnlearnService.Features.Certificates;
 using UnlearnService.Features.Datasets;
 using UnlearnService.Features.Models;
 using UnlearnService.Features.Requests;
@@ -123,13 +124,15 @@ internal sealed class PurgeJob(UnlearnDbContext db, BlobStore blobs, ILogger<Pur
 }
 
 /// <summary>
-/// At start-up of a worker: re-issues everything a crash may have interrupted. Every job it enqueues is
+/// At start-up of a worker: registers the recurring audit checkpoint and re-issues everything a crash may have interrupted. Every job it enqueues is
 /// re-entrant, so issuing one twice is harmless.
 /// </summary>
-internal sealed class PipelineRecovery(IServiceProvider services, IBackgroundJobClient jobs, ILogger<PipelineRecovery> logger) : IHostedService
+internal sealed class PipelineRecovery(IServiceProvider services, IBackgroundJobClient jobs, IRecurringJobManager recurring,
+    Microsoft.Extensions.Options.IOptions<Keys.EvidenceOptions> evidence, ILogger<PipelineRecovery> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        recurring.AddOrUpdate<AuditCheckpointer>(AuditCheckpointer.RecurringJobId, c => c.RunAsync(CancellationToken.None), evidence.Value.CheckpointCron());
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<UnlearnDbContext>();
         if (!(await db.Database.GetPendingMigrationsAsync(cancellationToken)).Any())
@@ -142,8 +145,14 @@ internal sealed class PipelineRecovery(IServiceProvider services, IBackgroundJob
             foreach (var id in models) jobs.Enqueue<RunPlanner>(p => p.PlanAsync(id, CancellationToken.None));
             var versions = await db.ModelVersions.Where(v => v.Status == VersionStatus.Current && v.ImportanceBlobPath == null).Select(v => v.Id).ToListAsync(cancellationToken);
             foreach (var id in versions) jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(id, CancellationToken.None));
-            if (received.Count + runs.Count + models.Count > 0)
-                logger.LogInformation("Recovery: {Requests} received requests, {Runs} unfinished runs, {Models} models with queued requests", received.Count, runs.Count, models.Count);
+            var uncertified = await db.DeletionRequests
+                .Where(r => r.Status == RequestStatus.Completed && db.RequestModels.Any(l => l.RequestId == r.Id && l.Status == RequestStatus.Completed
+                    && !db.Certificates.Any(c => c.RequestId == r.Id && c.ModelId == l.ModelId)))
+                .Select(r => r.Id).ToListAsync(cancellationToken);
+            foreach (var id in uncertified) jobs.Enqueue<CertificateJob>(j => j.IssueAsync(id, CancellationToken.None));
+            if (received.Count + runs.Count + models.Count + uncertified.Count > 0)
+                logger.LogInformation("Recovery: {Requests} received requests, {Runs} unfinished runs, {Models} models with queued requests, {Uncertified} completed requests without certificates",
+                    received.Count, runs.Count, models.Count, uncertified.Count);
         }
     }
 

@@ -18,6 +18,8 @@ internal static class PipelineSetup
         builder.Services.AddScoped<ImportanceJob>();
         builder.Services.AddScoped<PurgeJob>();
         builder.Services.AddScoped<WebhookSender>();
+        builder.Services.AddScoped<Audit.AuditCheckpointer>();
+        builder.Services.AddScoped<Certificates.CertificateJob>();
         builder.Services.AddHttpClient("webhooks", client => client.Timeout = TimeSpan.FromSeconds(10));
         var role = builder.Configuration[$"{ServiceOptions.Section}:Role"];
         if (!string.Equals(role, nameof(ServiceRole.Api), StringComparison.OrdinalIgnoreCase))

@@ -13,7 +13,9 @@ using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
 using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
+using UnlearnService.Evidence;
 using UnlearnService.Features.Audit;
+using UnlearnService.Features.Certificates;
 using UnlearnService.Features.Models;
 using UnlearnService.Features.Requests;
 using UnlearnService.Features.Webhooks;
@@ -253,6 +255,12 @@ internal sealed class RunExecutor(
             run.RteSeconds = accepted.Seconds;
             run.MetricsAfterJson = JsonSerializer.Serialize(accepted.After, Json);
             run.VerdictJson = JsonSerializer.Serialize(accepted.Verdict, Json);
+            // The certificate's commitment, fixed now: the purge that follows replaces these ids by hashes.
+            var salt = await (from m in db.Models where m.Id == run.ModelId join d in db.Datasets on m.DatasetId equals d.Id select d.Salt)
+                .SingleAsync(cancellationToken);
+            var commitment = SaltedIdCommitment.Commit(outcome.ForgetIds, salt);
+            run.ForgetCommitmentRoot = commitment.MerkleRoot;
+            run.ForgetCommitmentCount = checked((int)commitment.Count);
             foreach (var link in links) link.Status = RequestStatus.Completed;
             db.Record(run.TenantId, actor, "run.completed", "run", run.Id, new { run.Method, outputVersion = number, version.Sha256, run.ForgetCount, passed = true });
             db.Record(run.TenantId, actor, "model_version.created", "model_version", version.Id, new { run.ModelId, number, parent = base_.Number, version.Sha256 });
@@ -315,7 +323,7 @@ internal sealed class RunExecutor(
         await FollowUpAsync(db, runId, CancellationToken.None);
     }
 
-    /// <summary>After a run: the next run for the model, importances of the new version, purging, webhooks. All idempotent.</summary>
+    /// <summary>After a run: the next run for the model, importances of the new version, purging, certificates, webhooks. All idempotent.</summary>
     async Task FollowUpAsync(UnlearnDbContext db, Guid runId, CancellationToken cancellationToken)
     {
         var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId, cancellationToken);
@@ -324,6 +332,12 @@ internal sealed class RunExecutor(
         var model = await db.Models.AsNoTracking().SingleAsync(m => m.Id == run.ModelId, cancellationToken);
         jobs.Enqueue<PurgeJob>(p => p.PurgeAsync(model.DatasetId, CancellationToken.None));
         jobs.Enqueue<RunPlanner>(p => p.PlanAsync(run.ModelId, CancellationToken.None));
+        var completed = await (from m in db.RequestModels
+                               where m.RunId == runId
+                               join r in db.DeletionRequests on m.RequestId equals r.Id
+                               where r.Status == RequestStatus.Completed
+                               select r.Id).Distinct().ToListAsync(cancellationToken);
+        foreach (var requestId in completed) jobs.Enqueue<CertificateJob>(j => j.IssueAsync(requestId, CancellationToken.None));
         await WebhookDispatch.EnqueuePendingAsync(db, jobs, run.TenantId, cancellationToken);
     }
 

@@ -45,6 +45,15 @@ internal sealed class UnlearningRun
     /// <summary>JSON array of the sample ids this run forgot (the evidence source until their features are purged).</summary>
     public string? ForgetSampleIdsJson { get; set; }
 
+    /// <summary>
+    /// Merkle root of the salted commitment to the forgotten ids (SaltedIdCommitment with the dataset's salt) and
+    /// how many distinct ids it covers. Computed when the run commits, before the purge replaces the ids by hashes,
+    /// so that the certificate never depends on which form the ids are in.
+    /// </summary>
+    public string? ForgetCommitmentRoot { get; set; }
+
+    public int? ForgetCommitmentCount { get; set; }
+
     public string? MetricsBeforeJson { get; set; }
     public string? MetricsAfterJson { get; set; }
     public string? VerdictJson { get; set; }
@@ -76,6 +85,7 @@ internal sealed class UnlearningRunConfiguration : IEntityTypeConfiguration<Unle
         builder.Property(r => r.Status).HasMaxLength(20);
         builder.Property(r => r.Phase).HasMaxLength(200);
         builder.Property(r => r.ClaimedBy).HasMaxLength(200);
+        builder.Property(r => r.ForgetCommitmentRoot).HasMaxLength(64);
         builder.HasIndex(r => new { r.ModelId, r.Status });
         builder.HasIndex(r => r.Status);
         builder.HasOne<Models.ModelRecord>().WithMany().HasForeignKey(r => r.ModelId).OnDelete(DeleteBehavior.Restrict);

@@ -22,6 +22,58 @@ namespace UnlearnService.Data.Migrations.Postgres
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("UnlearnService.Features.Audit.AuditCheckpointRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("ConsistencyProofJson")
+                        .HasColumnType("text")
+                        .HasColumnName("consistency_proof_json");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("EnvelopeJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("envelope_json");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("key_id");
+
+                    b.Property<long?>("PreviousTreeSize")
+                        .HasColumnType("bigint")
+                        .HasColumnName("previous_tree_size");
+
+                    b.Property<string>("RootHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("root_hash");
+
+                    b.Property<long>("TreeSize")
+                        .HasColumnType("bigint")
+                        .HasColumnName("tree_size");
+
+                    b.HasKey("Id")
+                        .HasName("pk_audit_checkpoints");
+
+                    b.HasIndex("TreeSize")
+                        .IsUnique()
+                        .HasDatabaseName("ix_audit_checkpoints_tree_size");
+
+                    b.ToTable("audit_checkpoints", (string)null);
+                });
+
             modelBuilder.Entity("UnlearnService.Features.Audit.AuditEvent", b =>
                 {
                     b.Property<long>("Id")
@@ -59,6 +111,20 @@ namespace UnlearnService.Data.Migrations.Postgres
                         .HasColumnType("character varying(50)")
                         .HasColumnName("entity_type");
 
+                    b.Property<string>("Hash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("hash");
+
+                    b.Property<string>("PreviousHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("previous_hash");
+
+                    b.Property<long?>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
                     b.Property<Guid?>("TenantId")
                         .HasColumnType("uuid")
                         .HasColumnName("tenant_id");
@@ -70,6 +136,10 @@ namespace UnlearnService.Data.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_audit_events");
 
+                    b.HasIndex("Sequence")
+                        .IsUnique()
+                        .HasDatabaseName("ix_audit_events_sequence");
+
                     b.HasIndex("EntityType", "EntityId")
                         .HasDatabaseName("ix_audit_events_entity_type_entity_id");
 
@@ -77,6 +147,57 @@ namespace UnlearnService.Data.Migrations.Postgres
                         .HasDatabaseName("ix_audit_events_tenant_id_id");
 
                     b.ToTable("audit_events", (string)null);
+                });
+
+            modelBuilder.Entity("UnlearnService.Features.Certificates.CertificateRecord", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("EnvelopeJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("envelope_json");
+
+                    b.Property<DateTimeOffset>("IssuedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("issued_at");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("key_id");
+
+                    b.Property<Guid>("ModelId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("model_id");
+
+                    b.Property<Guid>("RequestId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("request_id");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_certificates");
+
+                    b.HasIndex("RequestId", "ModelId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_certificates_request_id_model_id");
+
+                    b.HasIndex("TenantId", "RequestId")
+                        .HasDatabaseName("ix_certificates_tenant_id_request_id");
+
+                    b.ToTable("certificates", (string)null);
                 });
 
             modelBuilder.Entity("UnlearnService.Features.Datasets.DatasetRecord", b =>
@@ -537,6 +658,15 @@ namespace UnlearnService.Data.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("finished_at");
 
+                    b.Property<int?>("ForgetCommitmentCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("forget_commitment_count");
+
+                    b.Property<string>("ForgetCommitmentRoot")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("forget_commitment_root");
+
                     b.Property<int>("ForgetCount")
                         .HasColumnType("integer")
                         .HasColumnName("forget_count");
@@ -815,6 +945,16 @@ namespace UnlearnService.Data.Migrations.Postgres
                         .HasDatabaseName("ix_webhook_deliveries_webhook_id");
 
                     b.ToTable("webhook_deliveries", (string)null);
+                });
+
+            modelBuilder.Entity("UnlearnService.Features.Certificates.CertificateRecord", b =>
+                {
+                    b.HasOne("UnlearnService.Features.Requests.DeletionRequest", null)
+                        .WithMany()
+                        .HasForeignKey("RequestId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_certificates_deletion_requests_request_id");
                 });
 
             modelBuilder.Entity("UnlearnService.Features.Datasets.DatasetRecord", b =>

@@ -17,6 +17,56 @@ namespace UnlearnService.Data.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("UnlearnService.Features.Audit.AuditCheckpointRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ConsistencyProofJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("consistency_proof_json");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("EnvelopeJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("envelope_json");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key_id");
+
+                    b.Property<long?>("PreviousTreeSize")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("previous_tree_size");
+
+                    b.Property<string>("RootHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("root_hash");
+
+                    b.Property<long>("TreeSize")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("tree_size");
+
+                    b.HasKey("Id")
+                        .HasName("pk_audit_checkpoints");
+
+                    b.HasIndex("TreeSize")
+                        .IsUnique()
+                        .HasDatabaseName("ix_audit_checkpoints_tree_size");
+
+                    b.ToTable("audit_checkpoints", (string)null);
+                });
+
             modelBuilder.Entity("UnlearnService.Features.Audit.AuditEvent", b =>
                 {
                     b.Property<long>("Id")
@@ -52,6 +102,20 @@ namespace UnlearnService.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("entity_type");
 
+                    b.Property<string>("Hash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("hash");
+
+                    b.Property<string>("PreviousHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("previous_hash");
+
+                    b.Property<long?>("Sequence")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("sequence");
+
                     b.Property<Guid?>("TenantId")
                         .HasColumnType("TEXT")
                         .HasColumnName("tenant_id");
@@ -63,6 +127,10 @@ namespace UnlearnService.Data.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_audit_events");
 
+                    b.HasIndex("Sequence")
+                        .IsUnique()
+                        .HasDatabaseName("ix_audit_events_sequence");
+
                     b.HasIndex("EntityType", "EntityId")
                         .HasDatabaseName("ix_audit_events_entity_type_entity_id");
 
@@ -70,6 +138,57 @@ namespace UnlearnService.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_audit_events_tenant_id_id");
 
                     b.ToTable("audit_events", (string)null);
+                });
+
+            modelBuilder.Entity("UnlearnService.Features.Certificates.CertificateRecord", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("EnvelopeJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("envelope_json");
+
+                    b.Property<long>("IssuedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("issued_at");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key_id");
+
+                    b.Property<Guid>("ModelId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model_id");
+
+                    b.Property<Guid>("RequestId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_certificates");
+
+                    b.HasIndex("RequestId", "ModelId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_certificates_request_id_model_id");
+
+                    b.HasIndex("TenantId", "RequestId")
+                        .HasDatabaseName("ix_certificates_tenant_id_request_id");
+
+                    b.ToTable("certificates", (string)null);
                 });
 
             modelBuilder.Entity("UnlearnService.Features.Datasets.DatasetRecord", b =>
@@ -530,6 +649,15 @@ namespace UnlearnService.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("finished_at");
 
+                    b.Property<int?>("ForgetCommitmentCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("forget_commitment_count");
+
+                    b.Property<string>("ForgetCommitmentRoot")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("forget_commitment_root");
+
                     b.Property<int>("ForgetCount")
                         .HasColumnType("INTEGER")
                         .HasColumnName("forget_count");
@@ -808,6 +936,16 @@ namespace UnlearnService.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_webhook_deliveries_webhook_id");
 
                     b.ToTable("webhook_deliveries", (string)null);
+                });
+
+            modelBuilder.Entity("UnlearnService.Features.Certificates.CertificateRecord", b =>
+                {
+                    b.HasOne("UnlearnService.Features.Requests.DeletionRequest", null)
+                        .WithMany()
+                        .HasForeignKey("RequestId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_certificates_deletion_requests_request_id");
                 });
 
             modelBuilder.Entity("UnlearnService.Features.Datasets.DatasetRecord", b =>
