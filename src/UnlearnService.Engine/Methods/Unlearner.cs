@@ -177,6 +177,8 @@ public static class Unlearner
 
     static void Retrain(UnlearningJob job, UnlearningSettings s, IProgress<EngineProgress>? progress, CancellationToken cancellationToken)
     {
+        if (job.Spec.Architecture == Architecture.TorchScript)
+            throw new ArgumentException("Retrain needs an architecture to re-initialise; a TorchScript archive has none. Use another method.");
         using (var fresh = ModelZoo.Create(job.Spec, s.Seed))
             ModelState.Restore(job.Model, fresh.state_dict());
         var recipe = (job.Recipe ?? new TrainingOptions()) with

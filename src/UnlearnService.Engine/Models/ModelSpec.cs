@@ -15,6 +15,9 @@ public enum Architecture
 
     /// <summary>ResNet-18 with the CIFAR stem (3×3 conv1, no max-pool), torchvision parameter names.</summary>
     ResNet18,
+
+    /// <summary>A TorchScript archive brought by the user: loaded, unlearned and saved back as TorchScript (no Retrain).</summary>
+    TorchScript,
 }
 
 /// <summary>
@@ -64,6 +67,7 @@ public sealed record ModelSpec
             throw new ArgumentException($"Input shape [{string.Join(", ", InputShape)}] must have positive dimensions.");
         if (Outputs < 1 || (Task == TaskKind.Classification && Outputs < 2))
             throw new ArgumentException($"Outputs {Outputs} is too small for {Task}.");
+        if (Architecture == Architecture.TorchScript) return;
         if (ResolvedWidth is < 1 or > 4096)
             throw new ArgumentException($"Width {ResolvedWidth} must be between 1 and 4096.");
         if (ResolvedDepth is < 0 or > 16)

@@ -24,6 +24,7 @@ public static class ModelZoo
                 Architecture.Mlp => new Mlp(spec),
                 Architecture.SmallCnn => new SmallCnn(spec),
                 Architecture.ResNet18 => new ResNet18(spec),
+                Architecture.TorchScript => throw new ArgumentException("A TorchScript model cannot be built from a spec: load its archive (TorchScriptModel.Load)."),
                 _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Architecture, "Unknown architecture."),
             };
         }

@@ -8,6 +8,8 @@ Tests never run this; they read the committed files.
 - resnet18_cifar_w8.safetensors / resnet18_cifar_w8_io.safetensors: the same torchvision code at width 8
   (stages 8/16/32/64) with trained-looking BatchNorm statistics, and an input with its eval-mode output.
 - small_cnn_w4.safetensors / small_cnn_w4_io.safetensors: the zoo's small CNN written in PyTorch, likewise.
+- tiny_mlp_torchscript.pt / tiny_mlp_torchscript_io.safetensors: a scripted MLP with BatchNorm (8 → 16 → 3),
+  saved with torch.jit.save, and an input with its eval-mode output.
 """
 import json
 import struct
@@ -69,6 +71,17 @@ class SmallCnn(nn.Module):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
+class TinyMlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.bn = nn.BatchNorm1d(16)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
 def with_statistics(model, shape):
     # A few train-mode passes give BatchNorm non-trivial running statistics and num_batches_tracked.
     model.train()
@@ -95,6 +108,12 @@ def main():
     x = torch.rand(3, 1, 28, 28)
     save_safetensors("small_cnn_w4.safetensors", cnn.state_dict())
     save_safetensors("small_cnn_w4_io.safetensors", {"input": x, "output": cnn(x)})
+
+    mlp = with_statistics(TinyMlp(), (16, 8))
+    scripted = torch.jit.script(mlp)
+    scripted.save("tiny_mlp_torchscript.pt")
+    x = torch.randn(5, 8)
+    save_safetensors("tiny_mlp_torchscript_io.safetensors", {"input": x, "output": scripted(x)})
 
 
 if __name__ == "__main__":
