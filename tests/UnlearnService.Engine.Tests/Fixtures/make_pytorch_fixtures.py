@@ -10,6 +10,8 @@ Tests never run this; they read the committed files.
 - small_cnn_w4.safetensors / small_cnn_w4_io.safetensors: the zoo's small CNN written in PyTorch, likewise.
 - tiny_mlp_torchscript.pt / tiny_mlp_torchscript_io.safetensors: a scripted MLP with BatchNorm (8 → 16 → 3),
   saved with torch.jit.save, and an input with its eval-mode output.
+- fashion_cnn_torchscript.pt: the small CNN (width 4, untrained) scripted for 1×28×28 inputs and 10 classes; the
+  service's end-to-end test trains it with the engine, registers it and unlearns from it.
 """
 import json
 import struct
@@ -114,6 +116,8 @@ def main():
     scripted.save("tiny_mlp_torchscript.pt")
     x = torch.randn(5, 8)
     save_safetensors("tiny_mlp_torchscript_io.safetensors", {"input": x, "output": scripted(x)})
+
+    torch.jit.script(SmallCnn(1, 28, 28, 10, 4)).save("fashion_cnn_torchscript.pt")
 
 
 if __name__ == "__main__":

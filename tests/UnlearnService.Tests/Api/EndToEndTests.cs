@@ -203,3 +203,62 @@ public sealed class EndToEndTests
         return last;
     }
 }
+
+public sealed class TorchScriptEndToEndTests
+{
+    [Fact]
+    public async Task SubjectDeletion_TorchScriptModel_NewVersionIsTorchScriptAgain()
+    {
+        await using var service = await RunningService.StartAsync(postgres: false);
+        using var client = service.Admin();
+        var dataset = await (await ApiCalls.UploadFashionAsync(client, 1200, 300)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+        var archive = FashionMnist.TrainedTorchScript(1200, 300);
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("scripted cnn"), "name" },
+            { new StringContent(dataset.GetProperty("id").GetString()!), "dataset_id" },
+            { new StringContent("torchscript"), "format" },
+            { new ByteArrayContent(archive), "weights", "model.pt" },
+        };
+        var registered = await client.PostAsync("/v1/models", form);
+        Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
+        var modelId = (await registered.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+
+        var accepted = await client.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-2" }, method = "salun" });
+        var done = await ApiCalls.WaitForFinalAsync(client, accepted.Headers.Location!.ToString());
+
+        Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString());
+        var weights = await client.GetAsync($"/v1/models/{modelId}/versions/2/weights");
+        Assert.Equal(HttpStatusCode.OK, weights.StatusCode);
+        Assert.EndsWith(".pt", weights.Content.Headers.ContentDisposition!.FileName!.Trim('"'), StringComparison.Ordinal);
+        using var v2 = TorchScriptModel.Load(await weights.Content.ReadAsByteArrayAsync());
+        using var v1 = TorchScriptModel.Load(archive);
+        Assert.Contains(v1.state_dict(), kv => !kv.Value.allclose(v2.state_dict()[kv.Key]));
+    }
+
+    [Fact]
+    public async Task Register_TorchScriptWithWrongOutputs_Answers422()
+    {
+        await using var service = await RunningService.StartAsync(postgres: false);
+        using var client = service.Admin();
+        using var csv = new MultipartFormDataContent
+        {
+            { new StringContent("tabular"), "name" },
+            { new StringContent("csv"), "format" },
+            { new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes("a,b,label\n1,2,0\n3,4,1\n5,6,0\n")), "file", "d.csv" },
+        };
+        var dataset = await (await client.PostAsync("/v1/datasets", csv)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("mismatch"), "name" },
+            { new StringContent(dataset.GetProperty("id").GetString()!), "dataset_id" },
+            { new StringContent("torchscript"), "format" },
+            { new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "fashion_cnn_torchscript.pt"))), "weights", "model.pt" },
+        };
+
+        var response = await client.PostAsync("/v1/models", form);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Contains("fails on a sample", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+}

@@ -58,6 +58,21 @@ public static class FashionMnist
         }
     }
 
+    /// <summary>The PyTorch-scripted small CNN fixture, trained here with the engine; returns the TorchScript archive.</summary>
+    public static byte[] TrainedTorchScript(int train, int test, int epochs = 3)
+    {
+        var files = Subset(train, test);
+        using var ti = File.OpenRead(files.TrainImages);
+        using var tl = File.OpenRead(files.TrainLabels);
+        using var si = File.OpenRead(files.TestImages);
+        using var sl = File.OpenRead(files.TestLabels);
+        using var dataset = IdxDatasetImporter.ReadTrainTest(ti, tl, si, sl);
+        using var model = TorchScriptModel.Load(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "fashion_cnn_torchscript.pt")));
+        using var data = new DeviceData(dataset, TorchSharp.torch.CPU);
+        Trainer.Train(model, data, dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = epochs, BatchSize = 64, LearningRate = 0.05, Seed = 1 });
+        return model.Save();
+    }
+
     static void CopyIdx(string source, string target, int count)
     {
         using var input = new GZipStream(File.OpenRead(source), CompressionMode.Decompress);

@@ -21,7 +21,7 @@ namespace UnlearnService.Features.Models;
 
 internal static class ModelEndpoints
 {
-    static readonly HashSet<string> FieldNames = ["name", "dataset_id", "architecture", "width", "depth", "recipe"];
+    static readonly HashSet<string> FieldNames = ["name", "dataset_id", "format", "architecture", "width", "depth", "recipe"];
     static readonly HashSet<string> FileNames = ["weights"];
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -32,9 +32,10 @@ internal static class ModelEndpoints
             .WithMetadata(new Microsoft.AspNetCore.Mvc.DisableRequestSizeLimitAttribute())
             .WithSummary("Register a zoo model trained on a registered dataset, with its safetensors weights (version 1).")
             .WithDescription("""
-                Fields: name, dataset_id, and the architecture unless the weights' metadata holds it (as `unlearn train` writes):
-                architecture = Mlp | SmallCnn | ResNet18, optional width and depth; optional recipe (JSON training options, for Retrain).
-                File: weights (safetensors state dict with PyTorch names). The weights are loaded into the architecture to validate them.
+                Fields: name, dataset_id, format = safetensors (default) | torchscript, and for safetensors the architecture unless the
+                weights' metadata holds it (as `unlearn train` writes): architecture = Mlp | SmallCnn | ResNet18, optional width and depth;
+                optional recipe (JSON training options, for Retrain). File: weights (a safetensors state dict with PyTorch names, or a
+                TorchScript archive from torch.jit.save). The weights are loaded, and run on one sample, to validate them.
                 """)
             .Accepts<IFormFile>("multipart/form-data")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
@@ -60,14 +61,26 @@ internal static class ModelEndpoints
             throw new ProblemException(StatusCodes.Status400BadRequest, "dataset_id is not a valid id.");
         var dataset = await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.Id == datasetId && d.TenantId == caller.TenantId, cancellationToken)
             ?? throw new ProblemException(StatusCodes.Status422UnprocessableEntity, $"Dataset {datasetId} does not exist.");
-        var spec = SpecFrom(upload, dataset);
+        var format = upload.Fields.GetValueOrDefault("format")?.Trim().ToLowerInvariant() ?? "safetensors";
+        var spec = format switch
+        {
+            "safetensors" => SpecFrom(upload, dataset),
+            "torchscript" => new ModelSpec
+            {
+                Architecture = Architecture.TorchScript, InputShape = dataset.SampleShape.Split('x').Select(long.Parse).ToArray(),
+                Outputs = dataset.Task == "regression" ? 1 : dataset.ClassCount,
+                Task = dataset.Task == "regression" ? TaskKind.Regression : TaskKind.Classification,
+            },
+            _ => throw new ProblemException(StatusCodes.Status400BadRequest, $"format '{format}' is not safetensors or torchscript."),
+        };
         var recipe = RecipeFrom(upload);
 
         LoadedModel loaded;
         try
         {
             using var weights = File.OpenRead(upload.FilePath("weights"));
-            loaded = ModelFile.Load(weights, spec);
+            loaded = format == "torchscript" ? ModelArchive.Load(weights, spec!) : ModelFile.Load(weights, spec);
+            CheckOutputs(loaded);
         }
         catch (Exception e) when (e is ModelFormatException or SafeTensorsFormatException)
         {
@@ -85,8 +98,8 @@ internal static class ModelEndpoints
 
             var modelId = Guid.NewGuid();
             var versionId = Guid.NewGuid();
-            var stored = await blobs.WriteAsync(caller.TenantId, "models", $"{versionId:N}.safetensors",
-                stream => { ModelFile.Save(stream, loaded.Model, spec, recipe); return Task.CompletedTask; }, cancellationToken);
+            var stored = await blobs.WriteAsync(caller.TenantId, "models", $"{versionId:N}.{ModelArchive.Extension(spec)}",
+                stream => { ModelArchive.Save(stream, loaded, recipe); return Task.CompletedTask; }, cancellationToken);
             var model = new ModelRecord
             {
                 Id = modelId, TenantId = caller.TenantId, Name = name, DatasetId = datasetId, CreatedAt = DateTimeOffset.UtcNow,
@@ -112,6 +125,29 @@ internal static class ModelEndpoints
             // SSD's training-set importance is per version: computing it now keeps every later request fast.
             jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(versionId, CancellationToken.None));
             return TypedResults.Created($"/v1/models/{modelId}", ModelResponse.From(model, version));
+        }
+    }
+
+    /// <summary>Runs the model on one zero sample of the spec's shape: it must answer [1, outputs].</summary>
+    static void CheckOutputs(LoadedModel loaded)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var noGrad = TorchSharp.torch.no_grad();
+        loaded.Model.eval();
+        TorchSharp.torch.Tensor output;
+        try
+        {
+            output = loaded.Model.forward(TorchSharp.torch.zeros([1, .. loaded.Spec.InputShape]));
+        }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException or InvalidOperationException)
+        {
+            loaded.Dispose();
+            throw new ModelFormatException($"the model fails on a sample of shape [{string.Join(", ", loaded.Spec.InputShape)}]: {e.Message.Split('\n')[0]}");
+        }
+        if (!output.shape.SequenceEqual([1L, loaded.Spec.Outputs]))
+        {
+            loaded.Dispose();
+            throw new ModelFormatException($"the model answers shape [{string.Join(", ", output.shape)}] where [1, {loaded.Spec.Outputs}] is needed.");
         }
     }
 
@@ -206,7 +242,7 @@ internal static class ModelEndpoints
         if (version is null) return TypedResults.NotFound();
         db.Record(caller.TenantId, caller.Actor, "model_version.weights_downloaded", "model_version", version.Id, new { modelId = id, number, version.Sha256 });
         await db.SaveChangesAsync(cancellationToken);
-        return TypedResults.Stream(blobs.OpenRead(version.BlobPath), "application/octet-stream", $"model-{id}-v{number}.safetensors",
+        return TypedResults.Stream(blobs.OpenRead(version.BlobPath), "application/octet-stream", $"model-{id}-v{number}{Path.GetExtension(version.BlobPath)}",
             entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{version.Sha256}\""));
     }
 }

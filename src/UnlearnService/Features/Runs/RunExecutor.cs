@@ -176,8 +176,8 @@ internal sealed class RunExecutor(
 
                 heartbeat.Report("writing the new version", 0.97);
                 workspace.Loaded.Model.to(torch.CPU);
-                var blob = blobs.WriteAsync(run.TenantId, "models", $"{run.Id:N}.safetensors",
-                    stream => { ModelFile.Save(stream, workspace.Loaded.Model, workspace.Loaded.Spec, workspace.Recipe); return Task.CompletedTask; },
+                var blob = blobs.WriteAsync(run.TenantId, "models", $"{run.Id:N}.{ModelArchive.Extension(workspace.Loaded.Spec)}",
+                    stream => { ModelArchive.Save(stream, workspace.Loaded, workspace.Recipe); return Task.CompletedTask; },
                     cancellationToken).GetAwaiter().GetResult();
                 return new Outcome(partition, forgetIds, before, attempts, attempts[^1], blob, device.ToString());
             }

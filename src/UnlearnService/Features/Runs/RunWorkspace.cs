@@ -46,7 +46,7 @@ internal sealed class RunWorkspace : IDisposable
             dataset = DatasetBlob.Read(stream, datasetRecord.ClassCount);
         LoadedModel loaded;
         await using (var stream = blobs.OpenRead(version.BlobPath))
-            loaded = ModelFile.Load(stream, spec);
+            loaded = ModelArchive.Load(stream, spec);
         loaded.Model.to(device);
         return new RunWorkspace(model, version, datasetRecord, dataset, loaded, new DeviceData(dataset, device), recipe);
     }
