@@ -11,7 +11,11 @@ namespace UnlearnService.Cli;
 /// <summary>`unlearn forget` and `unlearn tune`: unlearn a forget set from a model and report before/after metrics.</summary>
 internal static class ForgetCommand
 {
-    static readonly Option<string> Model = new("--model") { Description = "Weights written by `unlearn train` (or any safetensors with the spec in its metadata).", Required = true };
+    static readonly Option<string> Model = new("--model")
+    {
+        Description = "Weights written by `unlearn train` (or any safetensors with the spec in its metadata), or a TorchScript archive (*.pt).",
+        Required = true,
+    };
     static readonly Option<string[]> Ids = new("--ids") { Description = "Sample ids to forget (comma-separated).", AllowMultipleArgumentsPerToken = true, CustomParser = SplitCommas };
     static readonly Option<string?> IdsFile = new("--ids-file") { Description = "A file with one sample id per line." };
     static readonly Option<string[]> Subjects = new("--subjects") { Description = "Data subjects to forget (comma-separated).", CustomParser = SplitCommas };
@@ -63,7 +67,7 @@ internal static class ForgetCommand
         var device = CliOptions.DeviceOf(result);
         var spec = ForgetSpecOf(result);
         using var dataset = CliOptions.DataSourceOf(result, data).Load();
-        using var loaded = ModelFile.Load(result.GetValue(Model)!);
+        using var loaded = LoadModel(result.GetValue(Model)!, dataset);
         loaded.Model.to(device);
         using var deviceData = new DeviceData(dataset, device);
         var partition = ForgetPartition.Resolve(dataset, spec);
@@ -96,7 +100,7 @@ internal static class ForgetCommand
         var after = UnlearningMetrics.Measure(loaded.Model, deviceData, partition.Forget, partition.Retain, partition.Test);
         var verdict = Verdict.Judge(before, after, partition.Kind, dataset.ClassCount);
         loaded.Model.to(torch.CPU);
-        var sha = ModelFile.Save(output!, loaded.Model, loaded.Spec, loaded.Recipe);
+        var sha = SaveModel(output!, loaded);
 
         Console.WriteLine($"Wrote {output} (sha256 {sha}); RTE {outcome.Seconds:F2} s");
         Console.WriteLine(MarkdownTable.Metrics([("before", before), ("after", after)]));
@@ -112,6 +116,26 @@ internal static class ForgetCommand
             });
         }
         return 0;
+    }
+
+    /// <summary>A *.pt file is TorchScript, shaped by the dataset; anything else safetensors with its spec.</summary>
+    static LoadedModel LoadModel(string path, Dataset dataset)
+    {
+        using var stream = File.OpenRead(path);
+        if (!path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase)) return ModelFile.Load(stream);
+        return ModelArchive.Load(stream, new ModelSpec
+        {
+            Architecture = Architecture.TorchScript, InputShape = dataset.SampleShape, Task = dataset.Task,
+            Outputs = dataset.Task == TaskKind.Classification ? dataset.ClassCount : 1,
+        });
+    }
+
+    static string SaveModel(string path, LoadedModel model)
+    {
+        using (var stream = File.Create(path))
+            ModelArchive.Save(stream, model, model.Recipe);
+        using var read = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(read));
     }
 
     static ForgetSpec ForgetSpecOf(ParseResult result)
