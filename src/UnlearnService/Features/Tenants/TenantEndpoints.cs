@@ -93,8 +93,12 @@ internal static class TenantEndpoints
         return TypedResults.Created($"/v1/admin/tenants/{tenant.Id}", new TenantResponse(tenant.Id, tenant.Name, tenant.CreatedAt));
     }
 
-    static async Task<Ok<List<TenantResponse>>> ListTenants(UnlearnDbContext db, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await db.Tenants.OrderBy(t => t.Name).Select(t => new TenantResponse(t.Id, t.Name, t.CreatedAt)).ToListAsync(cancellationToken));
+    static async Task<Results<Ok<Page<TenantResponse>>, ValidationProblem>> ListTenants(UnlearnDbContext db, int page = 1, int pageSize = 50,
+        CancellationToken cancellationToken = default)
+    {
+        if (Paging.Invalid(page, pageSize) is { } error) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["page"] = [error] });
+        return TypedResults.Ok(await db.Tenants.AsNoTracking().OrderBy(t => t.Name).ToPageAsync(page, pageSize, t => new TenantResponse(t.Id, t.Name, t.CreatedAt), cancellationToken));
+    }
 
     static async Task<Results<Created<CreatedApiKeyResponse>, NotFound, ValidationProblem>> CreateKey(Guid tenantId, CreateApiKeyBody body, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
     {

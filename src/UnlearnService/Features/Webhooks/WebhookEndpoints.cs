@@ -55,11 +55,13 @@ internal static class WebhookEndpoints
         return TypedResults.Created($"/v1/webhooks/{hook.Id}", new WebhookResponse(hook.Id, hook.Url, events, hook.CreatedAt, hook.Secret));
     }
 
-    static async Task<Ok<List<WebhookResponse>>> List(UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
+    static async Task<Results<Ok<Page<WebhookResponse>>, ValidationProblem>> List(UnlearnDbContext db, ClaimsPrincipal user, int page = 1, int pageSize = 50,
+        CancellationToken cancellationToken = default)
     {
+        if (Paging.Invalid(page, pageSize) is { } error) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["page"] = [error] });
         var tenant = Caller.From(user).TenantId;
-        var hooks = await db.Webhooks.AsNoTracking().Where(w => w.TenantId == tenant).OrderBy(w => w.CreatedAt).ToListAsync(cancellationToken);
-        return TypedResults.Ok(hooks.Select(h => new WebhookResponse(h.Id, h.Url, h.Events.Split(' '), h.CreatedAt)).ToList());
+        return TypedResults.Ok(await db.Webhooks.AsNoTracking().Where(w => w.TenantId == tenant).OrderBy(w => w.CreatedAt).ThenBy(w => w.Id)
+            .ToPageAsync(page, pageSize, h => new WebhookResponse(h.Id, h.Url, h.Events.Split(' '), h.CreatedAt), cancellationToken));
     }
 
     static async Task<Results<NoContent, NotFound>> Delete(Guid id, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
