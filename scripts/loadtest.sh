@@ -44,7 +44,8 @@ model=$(curl -sf -H "$auth" -F name=cnn -F dataset_id="$dataset" -F weights=@"$w
   | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
 # Wait while the worker pre-computes SSD's importance for the current version: an idle system, as the measure says.
 wait_idle() {
-  while ! curl -sf -H "$auth" "http://127.0.0.1:5099/v1/models/$model/versions" | grep -o '"status":"current"[^}]*}[^}]*"importanceCached":true' >/dev/null; do sleep 0.5; done
+  # The current version is the last of the lineage.
+  until curl -sf -H "$auth" "http://127.0.0.1:5099/v1/models/$model/versions" | grep -o '"importanceCached":[a-z]*' | tail -n 1 | grep -q true; do sleep 0.5; done
 }
 
 echo "Time from submission to a worker picking the run up (idle system):"
