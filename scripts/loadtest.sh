@@ -56,7 +56,8 @@ for i in 1 2 3; do
     -d "{\"subjectIds\":[\"subject-$i\"],\"method\":\"ssd\"}" http://127.0.0.1:5099/v1/deletion-requests | tr -d '\r' | sed -n 's/^Location: //Ip')
   while ! curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '"runStatus":"\(running\|completed\)"'; do sleep 0.05; done
   echo "  sample $i: $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - s }') s"
-  while ! curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '"status":"completed"'; do sleep 0.2; done
+  # Let the run finish (whatever its verdict) before the next sample.
+  until curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '^{[^[]*"status":"\(completed\|failed\|needs_retraining\|cancelled\)"'; do sleep 0.2; done
 done
 
 echo "wrk: $connections connections, 2 threads, $duration"
