@@ -35,6 +35,7 @@ public sealed record ForgetPartition(long[] Forget, long[] Retain, long[] Test, 
         if (given != 1) throw new ArgumentException("Give exactly one of sample ids, subject ids or a class to forget.");
         var gone = alreadyForgotten ?? new HashSet<string>();
         var forget = new HashSet<long>();
+        long[]? labels = null; // read once, for class forgetting only (the dataset's targets live on the CPU)
 
         if (spec.SampleIds is { } ids)
         {
@@ -69,16 +70,14 @@ public sealed record ForgetPartition(long[] Forget, long[] Retain, long[] Test, 
             var cls = spec.Class!.Value;
             if (dataset.Task != TaskKind.Classification || cls < 0 || cls >= dataset.ClassCount)
                 throw new ArgumentException($"Class {cls} does not exist (the dataset has {dataset.ClassCount} classes).");
-            using var labels = dataset.Targets.cpu();
-            var values = labels.data<long>().ToArray();
+            labels = dataset.Targets.data<long>().ToArray();
             for (var i = 0; i < dataset.Count; i++)
-                if (dataset.Splits[i] == Split.Train && values[i] == cls) forget.Add(i);
+                if (dataset.Splits[i] == Split.Train && labels[i] == cls) forget.Add(i);
         }
 
         forget.RemoveWhere(i => gone.Contains(dataset.SampleIds[(int)i]));
         if (forget.Count == 0) throw new ArgumentException("The spec selects no training sample that is still present.");
 
-        long[] labelsOrEmpty = spec.Class is not null ? dataset.Targets.cpu().data<long>().ToArray() : [];
         var retain = new List<long>();
         var test = new List<long>();
         var validation = new List<long>();
@@ -89,10 +88,10 @@ public sealed record ForgetPartition(long[] Forget, long[] Retain, long[] Test, 
                 case Split.Train when !forget.Contains(i) && !gone.Contains(dataset.SampleIds[i]):
                     retain.Add(i);
                     break;
-                case Split.Test when spec.Class is null || labelsOrEmpty[i] != spec.Class:
+                case Split.Test when spec.Class is null || labels![i] != spec.Class:
                     test.Add(i);
                     break;
-                case Split.Validation when spec.Class is null || labelsOrEmpty[i] != spec.Class:
+                case Split.Validation when spec.Class is null || labels![i] != spec.Class:
                     validation.Add(i);
                     break;
             }

@@ -71,13 +71,13 @@ internal sealed class ApiKeyAuthentication(
         // uk_ + 12 hex characters of prefix + _ + the secret (base64url, which may itself contain '_').
         if (presented.Length is < 36 or > 120 || !presented.StartsWith("uk_", StringComparison.Ordinal) || presented[15] != '_')
             return AuthenticateResult.Fail("Malformed API key.");
-        string[] parts = ["uk", presented[3..15], presented[16..]];
+        var (prefix, secret) = (presented[3..15], presented[16..]);
 
         var cacheKey = $"apikey:{Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(presented)))}";
         if (!cache.TryGetValue(cacheKey, out ClaimsPrincipal? principal))
         {
-            var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Prefix == parts[1] && k.RevokedAt == null, Context.RequestAborted);
-            if (key is null || !CryptographicOperations.FixedTimeEquals(key.SecretHash, SHA256.HashData(Encoding.UTF8.GetBytes(parts[2]))))
+            var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Prefix == prefix && k.RevokedAt == null, Context.RequestAborted);
+            if (key is null || !CryptographicOperations.FixedTimeEquals(key.SecretHash, SHA256.HashData(Encoding.UTF8.GetBytes(secret))))
                 return AuthenticateResult.Fail("Unknown or revoked API key.");
             var scopes = key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             var claims = new List<Claim> { new(TenantClaim, key.TenantId.ToString()), new(KeyClaim, key.Id.ToString()) };
