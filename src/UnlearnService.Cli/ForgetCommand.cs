@@ -20,6 +20,11 @@ internal static class ForgetCommand
     static readonly Option<string?> IdsFile = new("--ids-file") { Description = "A file with one sample id per line." };
     static readonly Option<string[]> Subjects = new("--subjects") { Description = "Data subjects to forget (comma-separated).", CustomParser = SplitCommas };
     static readonly Option<int?> Class = new("--class") { Description = "A class to forget." };
+    static readonly Option<TuneObjective> Objective = new("--objective")
+    {
+        Description = "Tuning: EstimatedGap (least estimated gap to a retrained model) or UtilityLoss (least utility loss) among the candidates that pass.",
+        DefaultValueFactory = _ => TuneObjective.EstimatedGap,
+    };
 
     static string[] SplitCommas(System.CommandLine.Parsing.ArgumentResult r) =>
         r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
@@ -58,7 +63,7 @@ internal static class ForgetCommand
         command.Options.Add(method);
         CliOptions.AddData(command, data);
         CliOptions.AddHyperparameters(command);
-        foreach (var option in new Option[] { Ids, IdsFile, Subjects, Class }) command.Options.Add(option);
+        foreach (var option in new Option[] { Ids, IdsFile, Subjects, Class, Objective }) command.Options.Add(option);
     }
 
     static int Run(ParseResult result, Option<string> data, Option<string> methodOption, bool tune, string? output, string? jsonPath)
@@ -83,7 +88,8 @@ internal static class ForgetCommand
         if (tune)
         {
             var progress = new ConsoleProgress($"tune {method.ShortName()}");
-            tuning = Tuner.Tune(method, settings, job, partition, new TuneOptions { Seed = settings.Seed }, progress);
+            tuning = Tuner.Tune(method, settings, job, partition,
+                new TuneOptions { Seed = settings.Seed, Objective = result.GetValue(Objective) }, progress);
             progress.Done();
             PrintCandidates(tuning);
             settings = tuning.Chosen;
@@ -155,12 +161,13 @@ internal static class ForgetCommand
     static void PrintCandidates(TuneResult tuning)
     {
         Console.WriteLine($"Tuning {tuning.Method.ShortName()}: held-out retain {tuning.HoldoutCount}, validation {tuning.ValidationCount}");
-        Console.WriteLine("| candidate | verdict | utility loss (points) | forget accuracy | RTE (s) |");
-        Console.WriteLine("| --- | --- | ---: | ---: | ---: |");
+        Console.WriteLine($"Chosen by {tuning.Objective}: among the candidates that pass, the least; none passing, the least bad.");
+        Console.WriteLine("| candidate | verdict | utility loss (points) | estimated gap | forget accuracy | RTE (s) |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         foreach (var c in tuning.Candidates)
         {
             var mark = c.Settings == tuning.Chosen ? " **chosen**" : "";
-            Console.WriteLine($"| {Engine.Benchmarking.BenchmarkRunner.Describe(c.Settings)}{mark} | {(c.Verdict.Passed ? "pass" : "fail")} | {c.UtilityLoss:F2} | {c.ForgetAccuracy:F2} | {c.Seconds:F1} |");
+            Console.WriteLine($"| {Engine.Benchmarking.BenchmarkRunner.Describe(c.Settings)}{mark} | {(c.Verdict.Passed ? "pass" : "fail")} | {c.UtilityLoss:F2} | {c.EstimatedGap:F2} | {c.ForgetAccuracy:F2} | {c.Seconds:F1} |");
         }
         if (!tuning.ChosenPassed) Console.WriteLine("No candidate met every threshold; the chosen one is the least bad.");
     }

@@ -22,7 +22,7 @@ public sealed class TunerTests
     }
 
     [Fact]
-    public void Tune_ClassForgetting_ChoosesAPassingCandidateAndRestoresTheModel()
+    public void Tune_ClassForgetting_ChoosesThePassingCandidateClosestToRetrainingAndRestoresTheModel()
     {
         var (dataset, device, model, spec) = Trained(validation: 0);
         using var _ = dataset;
@@ -35,14 +35,77 @@ public sealed class TunerTests
 
         var result = Tuner.Tune(UnlearningMethod.SalUn, settings, job, partition);
 
-        Assert.Equal(5, result.Candidates.Count);
+        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.013], result.Candidates.Select(c => c.Settings.LearningRate!.Value));
+        Assert.Equal(TuneObjective.EstimatedGap, result.Objective);
         Assert.True(result.ChosenPassed, string.Join("\n", result.Candidates.Select(c => $"{c.Settings.LearningRate}: {string.Join("; ", c.Verdict.Criteria.Select(x => x.Explanation))}")));
         var chosen = result.Candidates.Single(c => c.Settings == result.Chosen);
         Assert.True(chosen.Verdict.Passed);
-        Assert.All(result.Candidates.Where(c => c.Verdict.Passed), c => Assert.True(chosen.UtilityLoss <= c.UtilityLoss));
+        Assert.All(result.Candidates.Where(c => c.Verdict.Passed), c => Assert.True(chosen.EstimatedGap <= c.EstimatedGap));
         Assert.True(result.HoldoutCount > 0);
         foreach (var (name, value) in model.state_dict())
             TensorAssert.BitIdentical(before[name], value, name);
+    }
+
+    [Fact]
+    public void Tune_UtilityLossObjective_ChoosesThePassingCandidateThatLosesLeast()
+    {
+        var (dataset, device, model, spec) = Trained(validation: 0);
+        using var _ = dataset;
+        using var __ = device;
+        using var ___ = model;
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
+        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32 };
+        var options = new TuneOptions
+        {
+            Objective = TuneObjective.UtilityLoss,
+            Candidates = [settings with { LearningRate = 0.005 }, settings with { LearningRate = 0.02 }, settings with { LearningRate = 0.08 }],
+        };
+
+        var result = Tuner.Tune(UnlearningMethod.SalUn, settings, job, partition, options);
+
+        Assert.Equal(3, result.Candidates.Count);
+        Assert.True(result.ChosenPassed);
+        var chosen = result.Candidates.Single(c => c.Settings == result.Chosen);
+        Assert.All(result.Candidates.Where(c => c.Verdict.Passed), c => Assert.True(chosen.UtilityLoss <= c.UtilityLoss));
+    }
+
+    static UnlearningMetrics Metrics(double forget, double retain, double test, int forgetMembers, int testMembers) => new()
+    {
+        ForgetCount = 100, RetainCount = 1000, TestCount = 1000,
+        ForgetAccuracy = forget, RetainAccuracy = retain, TestAccuracy = test,
+        Mia = new MiaReport
+        {
+            Efficacy = 100.0 * (100 - forgetMembers) / 100, ShadowAccuracy = 60, IsInformative = true, Assessment = "", ShadowSize = 1000,
+            ForgetCount = 100, ForgetPredictedMembers = forgetMembers, TestCount = 1000, TestPredictedMembers = testMembers,
+            MembershipPValue = 0.5, SvmIterations = 1, SvmConverged = true,
+        },
+    };
+
+    [Fact]
+    public void EstimateGap_Samples_TargetsTheOriginalUtilityAndNonMemberBehaviourOnDf()
+    {
+        // Original: Df 100%, H 100%, V 90%. Candidate: Df 93%, H 98%, V 89%; the attack calls 80 of 100 Df
+        // samples members (efficacy 20) and 850 of 1000 V samples (so a non-member shows efficacy 15).
+        var before = Metrics(100, 100, 90, forgetMembers: 99, testMembers: 850);
+        var after = Metrics(93, 98, 89, forgetMembers: 80, testMembers: 850);
+
+        var gap = Tuner.EstimateGap(before, after, ForgetKind.Samples);
+
+        // |93 − 90| + |98 − 100| + |89 − 90| + |20 − 15|, over 4.
+        Assert.Equal((3 + 2 + 1 + 5) / 4.0, gap, 9);
+    }
+
+    [Fact]
+    public void EstimateGap_Class_TargetsZeroAccuracyAndFullEfficacyOnTheClass()
+    {
+        var before = Metrics(100, 100, 90, forgetMembers: 99, testMembers: 850);
+        var after = Metrics(4, 99, 88, forgetMembers: 10, testMembers: 850);
+
+        var gap = Tuner.EstimateGap(before, after, ForgetKind.Class);
+
+        // |4 − 0| + |99 − 100| + |88 − 90| + |90 − 100|, over 4.
+        Assert.Equal((4 + 1 + 2 + 10) / 4.0, gap, 9);
     }
 
     [Fact]
@@ -73,7 +136,7 @@ public sealed class TunerTests
 
         var result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition, progress: new SyncProgress(p => phases.Add(p.Phase)));
 
-        Assert.Equal([1.0, 2, 5, 10, 25, 50], result.Candidates.Select(c => c.Settings.Alpha!.Value));
+        Assert.Equal([2.0, 5, 7, 10, 15, 20, 25, 35, 50], result.Candidates.Select(c => c.Settings.Alpha!.Value));
         Assert.Equal(100, result.ValidationCount);
         Assert.Single(phases.Where(p => p.Contains("training set", StringComparison.Ordinal)).Select(p => p[..p.IndexOf(':', StringComparison.Ordinal)]).Distinct());
         Assert.All(result.Candidates, c => Assert.Contains(c.Verdict.Criteria, x => x.Name == "membership"));
