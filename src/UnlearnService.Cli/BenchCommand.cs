@@ -85,6 +85,7 @@ internal static class BenchCommand
             var options = new BenchmarkOptions
             {
                 Methods = Methods, Tune = Tune, Settings = new UnlearningSettings { Seed = Seed }, TuneOptions = new TuneOptions { Seed = Seed },
+                Sweep = Tune ? [.. Methods.Where(m => m is UnlearningMethod.SalUn or UnlearningMethod.Ssd)] : [],
             };
             var results = new List<ScenarioResult>();
             foreach (var scenario in scenarios)
@@ -216,6 +217,16 @@ internal static class BenchCommand
                     md.AppendLine($"- SSD with cached importances: {ssd.Seconds:F2} s = {ssd.Seconds / scenario.ForwardBackwardSeconds:F2}× one forward+backward pass over Df ({scenario.ForwardBackwardSeconds:F2} s); target ≤ 2×.");
                 if (salun is not null)
                     md.AppendLine($"- SalUn RTE {salun.Seconds:F1} s = {100 * salun.Seconds / scenario.Retrain.Seconds:F0}% of Retrain's {scenario.Retrain.Seconds:F1} s; target ≤ 25%.");
+                if (scenario.Sweep.Count > 0)
+                {
+                    md.AppendLine();
+                    md.AppendLine("Every setting of the tuning grid on the full retain set, against Retrain (for this report only; tuning never sees Retrain or T):");
+                    md.AppendLine();
+                    md.AppendLine("| method | setting | UA | RA | TA | MIA | Avg. Gap |");
+                    md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+                    foreach (var r in scenario.Sweep)
+                        md.AppendLine(string.Create(inv, $"| {r.Method.ShortName()} | {BenchmarkRunner.Describe(r.Settings)} | {r.Metrics.UnlearningAccuracy:F2} | {r.Metrics.RetainAccuracy:F2} | {r.Metrics.TestAccuracy:F2} | {r.Metrics.Mia.Efficacy:F2} | {MarkdownTable.F(r.AverageGap)} |"));
+                }
             }
             md.AppendLine();
             md.AppendLine("## Performance");
@@ -246,7 +257,11 @@ internal static class BenchCommand
                             r.Metrics.UnlearningAccuracy >= 99 && Math.Abs(drop) <= 2);
                     }
                     if (scenario.Kind != ForgetKind.Class && r.Method == UnlearningMethod.SalUn && r.Variant == "tuned")
-                        yield return Row($"{scenario.Name}: tuned SalUn Avg. Gap ≤ 1.5", $"{r.AverageGap:F2}", r.AverageGap <= 1.5);
+                    {
+                        var best = scenario.Sweep.Where(x => x.Method == UnlearningMethod.SalUn).Select(x => x.AverageGap!.Value).DefaultIfEmpty(double.NaN).Min();
+                        yield return Row($"{scenario.Name}: tuned SalUn Avg. Gap ≤ 1.5",
+                            double.IsNaN(best) ? $"{r.AverageGap:F2}" : $"{r.AverageGap:F2} (best setting of the grid: {best:F2})", r.AverageGap <= 1.5);
+                    }
                 }
                 if (scenario.Methods.FirstOrDefault(m => m.Method == UnlearningMethod.Ssd && m.Variant == "default") is { } ssd)
                     yield return Row($"{scenario.Name}: SSD with cached importances ≤ 2× a forward+backward pass over Df",

@@ -11,7 +11,7 @@ public sealed class AuditChainTests
         var start = new DateTimeOffset(2025, 3, 1, 12, 0, 0, TimeSpan.Zero);
         for (var i = 0; i < count; i++)
         {
-            events.Add(AuditChain.Append(events.LastOrDefault(), start.AddSeconds(i), "key:ops", "deletion-request.created",
+            events.Add(AuditChain.Append(events.LastOrDefault(), start.AddSeconds(i), i % 2 == 0 ? "0f8fad5b-d9cb-469f-a165-70867728950e" : null, "key:ops", "deletion-request.created",
                 "DeletionRequest", $"dr-{i}", $$$"""{"subjects": ["u-{{{i}}}"], "models": {"m": 1}}"""));
         }
         return events;
@@ -22,11 +22,11 @@ public sealed class AuditChainTests
     {
         var timestamp = new DateTimeOffset(2025, 3, 1, 13, 0, 0, TimeSpan.FromHours(1)).AddTicks(1234567);
 
-        var canonical = Encoding.UTF8.GetString(AuditChain.CanonicalForm(7, timestamp, "key:ops", "run.completed", "Run", "r-1",
+        var canonical = Encoding.UTF8.GetString(AuditChain.CanonicalForm(7, timestamp, "0f8fad5b-d9cb-469f-a165-70867728950e", "key:ops", "run.completed", "Run", "r-1",
             """{ "z": 1.50, "a": ["é", null] }""", AuditChain.GenesisHash));
 
         Assert.Equal(
-            """{"action":"run.completed","actor":"key:ops","data":{"a":["é",null],"z":1.5},"entityId":"r-1","entityType":"Run","format":"unlearnservice-audit-event/v1","previousHash":"0000000000000000000000000000000000000000000000000000000000000000","sequence":7,"timestamp":"2025-03-01T12:00:00.123456Z"}""",
+            """{"action":"run.completed","actor":"key:ops","data":{"a":["é",null],"z":1.5},"entityId":"r-1","entityType":"Run","format":"unlearnservice-audit-event/v2","previousHash":"0000000000000000000000000000000000000000000000000000000000000000","sequence":7,"tenant":"0f8fad5b-d9cb-469f-a165-70867728950e","timestamp":"2025-03-01T12:00:00.123456Z"}""",
             canonical);
     }
 
@@ -59,6 +59,21 @@ public sealed class AuditChainTests
         Assert.Equal(AuditChainBreak.EventChanged, result.Break);
         Assert.Equal(4, result.FirstBadSequence);
         Assert.Equal(3, result.VerifiedEvents);
+    }
+
+    [Theory]
+    [InlineData(2, "7c9e6679-7425-40de-944b-e07fc1f90ae7")]
+    [InlineData(2, null)]
+    [InlineData(3, "0f8fad5b-d9cb-469f-a165-70867728950e")]
+    public void Verify_EventMovedToAnotherTenant_FirstBadIsThatEvent(int index, string? tenant)
+    {
+        var events = Chain(6);
+        events[index] = events[index] with { Tenant = tenant };
+
+        var result = AuditChain.Verify(events);
+
+        Assert.Equal(AuditChainBreak.EventChanged, result.Break);
+        Assert.Equal(index + 1, result.FirstBadSequence);
     }
 
     [Fact]
@@ -163,14 +178,14 @@ public sealed class AuditChainTests
         var rewritten = new List<AuditEventRecord>();
         foreach (var e in original)
         {
-            rewritten.Add(AuditChain.Append(rewritten.LastOrDefault(), e.Timestamp, "key:intruder", e.Action, e.EntityType, e.EntityId, e.DataJson));
+            rewritten.Add(AuditChain.Append(rewritten.LastOrDefault(), e.Timestamp, e.Tenant, "key:intruder", e.Action, e.EntityType, e.EntityId, e.DataJson));
         }
 
         var result = AuditChain.Verify(rewritten, checkpoint);
 
         Assert.True(AuditChain.Verify(rewritten).IsValid);
         Assert.Equal(AuditChainBreak.CheckpointMismatch, result.Break);
-        Assert.True(AuditChain.Verify(original.Append(AuditChain.Append(original[^1], DateTimeOffset.UtcNow, "a", "b", "c", "d", "{}")).ToList(), checkpoint).IsValid);
+        Assert.True(AuditChain.Verify(original.Append(AuditChain.Append(original[^1], DateTimeOffset.UtcNow, null, "a", "b", "c", "d", "{}")).ToList(), checkpoint).IsValid);
     }
 
     [Fact]

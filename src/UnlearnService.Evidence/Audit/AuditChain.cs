@@ -7,6 +7,8 @@ namespace UnlearnService.Evidence;
 /// <summary>One audit event as stored: its fields, the previous event's hash and its own hash.</summary>
 /// <param name="Sequence">Position in the log, from 1, without gaps.</param>
 /// <param name="Timestamp">When it happened (hashed at microsecond precision, in UTC).</param>
+/// <param name="Tenant">The tenant whose log the event belongs to, or null for an operator-wide event; hashed, so an
+/// event cannot be moved between tenants' logs unnoticed.</param>
 /// <param name="Actor">Who did it (an API key id, <c>system</c>, ...).</param>
 /// <param name="Action">What was done (for example <c>deletion-request.created</c>).</param>
 /// <param name="EntityType">The kind of entity acted on.</param>
@@ -17,6 +19,7 @@ namespace UnlearnService.Evidence;
 public sealed record AuditEventRecord(
     long Sequence,
     DateTimeOffset Timestamp,
+    string? Tenant,
     string Actor,
     string Action,
     string EntityType,
@@ -69,7 +72,8 @@ public sealed record AuditChainVerification(AuditChainBreak Break, long? FirstBa
 /// JSON of this fixed object:
 /// <code>
 /// {"action": s, "actor": s, "data": &lt;data, canonical&gt;, "entityId": s, "entityType": s,
-///  "format": "unlearnservice-audit-event/v1", "previousHash": hex, "sequence": n, "timestamp": "yyyy-MM-ddTHH:mm:ss.ffffffZ"}
+///  "format": "unlearnservice-audit-event/v2", "previousHash": hex, "sequence": n, "tenant": s | null,
+///  "timestamp": "yyyy-MM-ddTHH:mm:ss.ffffffZ"}
 /// </code>
 /// JSON with JCS rather than a home-made byte layout, because any language has a JCS library and can recompute
 /// the hash. The timestamp is UTC with exactly six fractional digits (sub-microsecond ticks dropped) because
@@ -81,11 +85,12 @@ public static class AuditChain
     public static readonly string GenesisHash = new('0', 64);
 
     /// <summary>The value of the canonical object's <c>format</c> member.</summary>
-    public const string Format = "unlearnservice-audit-event/v1";
+    public const string Format = "unlearnservice-audit-event/v2";
 
     /// <summary>The canonical bytes an event's hash is computed over.</summary>
     /// <param name="sequence">The sequence number.</param>
     /// <param name="timestamp">The timestamp.</param>
+    /// <param name="tenant">The tenant, or null.</param>
     /// <param name="actor">The actor.</param>
     /// <param name="action">The action.</param>
     /// <param name="entityType">The entity type.</param>
@@ -94,12 +99,12 @@ public static class AuditChain
     /// <param name="previousHash">The previous event's hash.</param>
     /// <returns>The canonical UTF-8 bytes.</returns>
     /// <exception cref="EvidenceFormatException">The data is not strict JSON.</exception>
-    public static byte[] CanonicalForm(long sequence, DateTimeOffset timestamp, string actor, string action,
+    public static byte[] CanonicalForm(long sequence, DateTimeOffset timestamp, string? tenant, string actor, string action,
         string entityType, string entityId, string dataJson, string previousHash)
     {
         ArgumentNullException.ThrowIfNull(dataJson);
         using var data = EvidenceJson.ParseStrict(dataJson);
-        var envelope = new Dictionary<string, object>
+        var envelope = new Dictionary<string, object?>
         {
             ["action"] = action,
             ["actor"] = actor,
@@ -109,6 +114,7 @@ public static class AuditChain
             ["format"] = Format,
             ["previousHash"] = previousHash,
             ["sequence"] = sequence,
+            ["tenant"] = tenant,
             ["timestamp"] = FormatTimestamp(timestamp),
         };
         return EvidenceJson.Canonicalize(JsonSerializer.SerializeToElement(envelope, EvidenceJson.Options));
@@ -131,23 +137,24 @@ public static class AuditChain
     {
         ArgumentNullException.ThrowIfNull(e);
         return Convert.ToHexStringLower(SHA256.HashData(CanonicalForm(
-            e.Sequence, e.Timestamp, e.Actor, e.Action, e.EntityType, e.EntityId, e.DataJson, e.PreviousHash)));
+            e.Sequence, e.Timestamp, e.Tenant, e.Actor, e.Action, e.EntityType, e.EntityId, e.DataJson, e.PreviousHash)));
     }
 
     /// <summary>Creates the next event of a chain, with its sequence number, previous hash and hash filled in.</summary>
     /// <param name="previous">The last event so far, or null for the first event.</param>
     /// <param name="timestamp">When it happened.</param>
+    /// <param name="tenant">Whose log, or null.</param>
     /// <param name="actor">Who.</param>
     /// <param name="action">What.</param>
     /// <param name="entityType">The entity's kind.</param>
     /// <param name="entityId">The entity's id.</param>
     /// <param name="dataJson">Details as JSON.</param>
     /// <returns>The event to store.</returns>
-    public static AuditEventRecord Append(AuditEventRecord? previous, DateTimeOffset timestamp, string actor, string action,
+    public static AuditEventRecord Append(AuditEventRecord? previous, DateTimeOffset timestamp, string? tenant, string actor, string action,
         string entityType, string entityId, string dataJson)
     {
         var unsigned = new AuditEventRecord(
-            previous is null ? 1 : previous.Sequence + 1, timestamp, actor, action, entityType, entityId, dataJson,
+            previous is null ? 1 : previous.Sequence + 1, timestamp, tenant, actor, action, entityType, entityId, dataJson,
             previous?.Hash ?? GenesisHash, "");
         return unsigned with { Hash = ComputeHash(unsigned) };
     }

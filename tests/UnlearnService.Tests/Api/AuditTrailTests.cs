@@ -58,6 +58,7 @@ public sealed class AuditTrailTests
         { "changed", "EventChanged" },
         { "deleted", "MissingSequence" },
         { "reordered", "BrokenLink" },
+        { "moved to another tenant", "EventChanged" },
         { "truncated", "MissingSequence" },
     };
 
@@ -79,6 +80,7 @@ public sealed class AuditTrailTests
         {
             "changed" => ($"UPDATE audit_events SET data_json = '{{\"name\":\"someone else\"}}' WHERE sequence = {target}", target),
             "deleted" => ($"DELETE FROM audit_events WHERE sequence = {target}", target),
+            "moved to another tenant" => ($"UPDATE audit_events SET tenant_id = gen_random_uuid() WHERE sequence = {target}", target),
             // Swapping two events' places: the sequence number is hashed, so the first swapped place breaks.
             "reordered" => ($"UPDATE audit_events SET sequence = -1 WHERE sequence = {target}; " +
                             $"UPDATE audit_events SET sequence = {target} WHERE sequence = {target + 1}; " +

@@ -6,7 +6,8 @@ namespace UnlearnService.Features.Audit;
 /// <summary>
 /// An append-only record of a state change or an access, written in the same transaction as the change. Events
 /// form one global hash chain (<see cref="AuditTrail"/>): <see cref="Sequence"/>, <see cref="PreviousHash"/> and
-/// <see cref="Hash"/> are assigned when the event is saved. The tenant is a filter column and not part of the hash.
+/// <see cref="Hash"/> are assigned when the event is saved. The tenant is hashed too: moving an event to another
+/// tenant's log breaks the chain.
 /// </summary>
 internal sealed class AuditEvent
 {

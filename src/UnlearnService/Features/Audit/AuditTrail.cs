@@ -55,5 +55,5 @@ internal static class AuditTrail
     }
 
     static AuditEventRecord ToRecord(AuditEvent e) => new(
-        e.Sequence!.Value, e.Timestamp, e.Actor, e.Action, e.EntityType, e.EntityId, e.DataJson ?? "null", e.PreviousHash ?? "", e.Hash ?? "");
+        e.Sequence!.Value, e.Timestamp, e.TenantId?.ToString("D"), e.Actor, e.Action, e.EntityType, e.EntityId, e.DataJson ?? "null", e.PreviousHash ?? "", e.Hash ?? "");
 }

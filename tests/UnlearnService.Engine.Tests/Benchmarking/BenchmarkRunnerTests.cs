@@ -1,0 +1,48 @@
+using TorchSharp;
+using UnlearnService.Engine.Benchmarking;
+using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Methods;
+using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Training;
+
+namespace UnlearnService.Engine.Tests.Benchmarking;
+
+public sealed class BenchmarkRunnerTests
+{
+    [Fact]
+    public void Run_WithSweep_ComparesEveryGridSettingWithRetrainAndLeavesTheModelAsItWas()
+    {
+        Runtime.TorchRuntime.Initialize();
+        using var dataset = SyntheticData.Blobs(train: 200, test: 60, validation: 60, spread: 2.0);
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 32, Depth = 1 };
+        var recipe = new TrainingOptions { Epochs = 10, BatchSize = 32, LearningRate = 0.05 };
+        using var data = new DeviceData(dataset, torch.CPU);
+        using var original = new LoadedModel(ModelZoo.Create(spec, seed: 4), spec, recipe, new Dictionary<string, string>());
+        var train = dataset.IndicesOf(Split.Train);
+        Trainer.Train(original.Model, data, train, recipe);
+        var weights = original.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var importance = Dampening.Importance(original.Model, data, train, 64, labelFree: false);
+        var scenario = new BenchmarkScenario("first 20", new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 20).Select(i => $"s{i}")] });
+        var options = new BenchmarkOptions { Methods = [UnlearningMethod.Ssd], Tune = true, Sweep = [UnlearningMethod.Ssd] };
+
+        var result = BenchmarkRunner.Run(original, data, scenario, options, importance);
+
+        Assert.Equal(ForgetKind.Samples, result.Kind);
+        Assert.Null(result.Retrain.AverageGap);
+        Assert.Equal(["default", "tuned"], result.Methods.Select(m => m.Variant));
+        var grid = Tuner.DefaultGrid(UnlearningMethod.Ssd, options.Settings).Select(s => s.Alpha);
+        Assert.Equal(grid, result.Sweep.Select(r => r.Settings.Alpha));
+        Assert.All(result.Sweep, r =>
+        {
+            Assert.Equal("sweep", r.Variant);
+            Assert.Equal(r.Metrics.AverageGap(result.Retrain.Metrics), r.AverageGap);
+        });
+        // The default α (10) is in the grid, so its sweep row repeats the default run exactly.
+        var tenth = result.Sweep.Single(r => r.Settings.Alpha == 10);
+        Assert.Equal(result.Methods[0].Metrics.ForgetAccuracy, tenth.Metrics.ForgetAccuracy);
+        foreach (var (name, value) in original.Model.state_dict())
+            TensorAssert.BitIdentical(weights[name], value, name);
+        foreach (var t in importance.Values) t.Dispose();
+    }
+}
