@@ -240,3 +240,72 @@ public sealed class AuditChainTests
         Assert.Equal(EvidenceError.SchemaViolation, result.Error);
     }
 }
+
+public sealed class AuditChainVerifierTests
+{
+    private static List<AuditEventRecord> Chain(int count)
+    {
+        var events = new List<AuditEventRecord>();
+        for (var i = 0; i < count; i++)
+        {
+            events.Add(AuditChain.Append(events.LastOrDefault(), DateTimeOffset.UnixEpoch.AddMinutes(i), null, "system", "run.completed", "Run", $"r-{i}", "{}"));
+        }
+        return events;
+    }
+
+    [Fact]
+    public void Add_IntactChain_SameLeavesAndCheckpointAsTheWholeList()
+    {
+        var events = Chain(9);
+        var verifier = new AuditChainVerifier();
+
+        Assert.All(events, e => Assert.True(verifier.Add(e)));
+
+        Assert.Equal(AuditChain.LeafHashes(events), verifier.LeafHashes);
+        var checkpoint = AuditCheckpoint.FromLeafHashes(verifier.LeafHashes, DateTimeOffset.UnixEpoch);
+        Assert.Equal(AuditCheckpoint.Create(events, DateTimeOffset.UnixEpoch), checkpoint);
+        var result = verifier.Complete(checkpoint);
+        Assert.True(result.IsValid, result.Message);
+        Assert.Equal(9, result.VerifiedEvents);
+    }
+
+    [Fact]
+    public void Add_AfterAChangedEvent_StopsAndReportsThatEvent()
+    {
+        var events = Chain(6);
+        events[3] = events[3] with { Actor = "key:intruder" };
+        var verifier = new AuditChainVerifier();
+
+        var accepted = events.Select(verifier.Add).ToList();
+
+        Assert.Equal([true, true, true, false, false, false], accepted);
+        var result = verifier.Complete();
+        Assert.Equal((AuditChainBreak.EventChanged, 4L, 3L), (result.Break, result.FirstBadSequence, result.VerifiedEvents));
+        Assert.Equal(AuditChain.Verify(events), result);
+    }
+
+    [Fact]
+    public void Complete_LogShorterThanCheckpoint_ReportsTheFirstMissingSequence()
+    {
+        var events = Chain(6);
+        var checkpoint = AuditCheckpoint.Create(events, DateTimeOffset.UnixEpoch);
+        var verifier = new AuditChainVerifier();
+        foreach (var e in events.Take(5)) verifier.Add(e);
+
+        var result = verifier.Complete(checkpoint);
+
+        Assert.Equal((AuditChainBreak.MissingSequence, 6L), (result.Break, result.FirstBadSequence));
+    }
+
+    [Fact]
+    public void Add_GapInSequence_ReportsItMissingWithoutLookingAhead()
+    {
+        var events = Chain(6);
+        var verifier = new AuditChainVerifier();
+        foreach (var e in events.Where(e => e.Sequence != 3)) verifier.Add(e);
+
+        var result = verifier.Complete();
+
+        Assert.Equal((AuditChainBreak.MissingSequence, 3L, 2L), (result.Break, result.FirstBadSequence, result.VerifiedEvents));
+    }
+}

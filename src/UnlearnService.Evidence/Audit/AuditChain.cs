@@ -173,6 +173,7 @@ public static class AuditChain
     /// each previous hash equal to the predecessor's hash, each hash equal to the recomputed one, and, when a
     /// checkpoint is given, the first <see cref="AuditCheckpoint.TreeSize"/> events producing its root (which
     /// catches deletions at the end and wholesale rewrites). Reports the first problem only.
+    /// <see cref="AuditChainVerifier"/> does the same one event at a time.
     /// </summary>
     /// <param name="events">The events, in the order the log holds them.</param>
     /// <param name="checkpoint">A verified checkpoint to hold the log to, or null. Needs the chain from sequence 1.</param>
@@ -183,84 +184,25 @@ public static class AuditChain
         long firstSequence = 1, string? previousHash = null)
     {
         ArgumentNullException.ThrowIfNull(events);
-        var expected = firstSequence;
-        var expectedPrevious = previousHash ?? GenesisHash;
+        var verifier = new AuditChainVerifier(firstSequence, previousHash);
         for (var i = 0; i < events.Count; i++)
         {
-            var e = events[i];
-            if (e.Sequence != expected)
+            if (verifier.Add(events[i]))
             {
-                return SequenceProblem(events, i, expected);
+                continue;
             }
-            if (!CertificateVerifier.IsSha256Hex(e.Hash) || !CertificateVerifier.IsSha256Hex(e.PreviousHash))
+            var failure = verifier.Complete();
+            // With the whole list at hand, a gap whose event comes later is an ordering problem, not a deletion.
+            if (failure.Break == AuditChainBreak.MissingSequence && events.Skip(i + 1).Any(e => e.Sequence == failure.FirstBadSequence))
             {
-                return Broken(AuditChainBreak.MalformedEvent, e.Sequence, $"Event {e.Sequence}: hash or previous hash is not 64 lowercase hex characters.", i);
+                return Broken(AuditChainBreak.Reordered, failure.FirstBadSequence,
+                    $"Sequence {failure.FirstBadSequence} appears after sequence {events[i].Sequence}.", i);
             }
-            if (e.PreviousHash != expectedPrevious)
-            {
-                return Broken(AuditChainBreak.BrokenLink, e.Sequence,
-                    $"Event {e.Sequence}: previous hash {e.PreviousHash} is not the hash of the event before it ({expectedPrevious}); that event was changed and re-hashed, or this link was altered.", i);
-            }
-            string recomputed;
-            try
-            {
-                recomputed = ComputeHash(e);
-            }
-            catch (EvidenceFormatException ex)
-            {
-                return Broken(AuditChainBreak.MalformedEvent, e.Sequence, $"Event {e.Sequence}: {ex.Message}", i);
-            }
-            if (recomputed != e.Hash)
-            {
-                return Broken(AuditChainBreak.EventChanged, e.Sequence,
-                    $"Event {e.Sequence} was changed: its content hashes to {recomputed}, but its stored hash is {e.Hash}.", i);
-            }
-            expectedPrevious = e.Hash;
-            expected++;
+            return failure;
         }
-
-        if (checkpoint is not null)
-        {
-            if (firstSequence != 1)
-            {
-                throw new ArgumentException("A checkpoint covers the log from sequence 1.", nameof(checkpoint));
-            }
-            if (events.Count < checkpoint.TreeSize)
-            {
-                return Broken(AuditChainBreak.MissingSequence, events.Count + 1,
-                    $"The log ends at sequence {events.Count}, but the signed checkpoint covers {checkpoint.TreeSize} events: events were removed from the end.", events.Count);
-            }
-            var root = Convert.ToHexStringLower(MerkleTree.ComputeRoot(LeafHashes(events.Take((int)checkpoint.TreeSize))));
-            if (root != checkpoint.RootHash)
-            {
-                return Broken(AuditChainBreak.CheckpointMismatch, null,
-                    $"The first {checkpoint.TreeSize} events have Merkle root {root}, but the signed checkpoint says {checkpoint.RootHash}: the log was rewritten.", 0);
-            }
-        }
-        return new AuditChainVerification(AuditChainBreak.None, null, $"{events.Count} events verified.", events.Count);
+        return verifier.Complete(checkpoint);
     }
 
-    private static AuditChainVerification SequenceProblem(IReadOnlyList<AuditEventRecord> events, int index, long expected)
-    {
-        var actual = events[index].Sequence;
-        if (index > 0 && actual == events[index - 1].Sequence)
-        {
-            return Broken(AuditChainBreak.DuplicateSequence, actual, $"Sequence {actual} occurs twice.", index);
-        }
-        if (actual < expected)
-        {
-            return Broken(AuditChainBreak.Reordered, actual, $"Sequence {actual} appears after sequence {expected - 1}.", index);
-        }
-        for (var j = index + 1; j < events.Count; j++)
-        {
-            if (events[j].Sequence == expected)
-            {
-                return Broken(AuditChainBreak.Reordered, expected, $"Sequence {expected} appears after sequence {actual}.", index);
-            }
-        }
-        return Broken(AuditChainBreak.MissingSequence, expected, $"Sequence {expected} is missing (the next event is {actual}).", index);
-    }
-
-    private static AuditChainVerification Broken(AuditChainBreak kind, long? sequence, string message, long verified) =>
+    internal static AuditChainVerification Broken(AuditChainBreak kind, long? sequence, string message, long verified) =>
         new(kind, sequence, message, verified);
 }

@@ -18,10 +18,17 @@ public sealed record AuditCheckpoint(long TreeSize, string RootHash, DateTimeOff
     /// <param name="events">The events from sequence 1, in order (verify them first).</param>
     /// <param name="timestamp">When.</param>
     /// <returns>The checkpoint.</returns>
-    public static AuditCheckpoint Create(IReadOnlyList<AuditEventRecord> events, DateTimeOffset timestamp)
+    public static AuditCheckpoint Create(IReadOnlyList<AuditEventRecord> events, DateTimeOffset timestamp) =>
+        FromLeafHashes(AuditChain.LeafHashes(events), timestamp);
+
+    /// <summary>Makes the checkpoint of a log from its Merkle leaf hashes (<see cref="AuditChainVerifier.LeafHashes"/>).</summary>
+    /// <param name="leafHashes">The leaf hashes of the events from sequence 1, in order.</param>
+    /// <param name="timestamp">When.</param>
+    /// <returns>The checkpoint.</returns>
+    public static AuditCheckpoint FromLeafHashes(IReadOnlyList<byte[]> leafHashes, DateTimeOffset timestamp)
     {
-        ArgumentNullException.ThrowIfNull(events);
-        return new AuditCheckpoint(events.Count, Convert.ToHexStringLower(MerkleTree.ComputeRoot(AuditChain.LeafHashes(events))), timestamp);
+        ArgumentNullException.ThrowIfNull(leafHashes);
+        return new AuditCheckpoint(leafHashes.Count, Convert.ToHexStringLower(MerkleTree.ComputeRoot(leafHashes)), timestamp);
     }
 
     /// <summary>Signs the checkpoint: its RFC 8785 canonical JSON in a DSSE envelope.</summary>

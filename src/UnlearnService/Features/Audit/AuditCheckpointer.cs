@@ -31,23 +31,24 @@ internal sealed class AuditCheckpointer(UnlearnDbContext db, KeyRing keys, ILogg
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         // Under the audit lock no event is appended while the log is read, hashed and signed.
         await AuditTrail.LockAsync(db, cancellationToken);
-        var events = await AuditTrail.LoadAsync(db, cancellationToken);
         var latest = await db.AuditCheckpoints.AsNoTracking().OrderByDescending(c => c.TreeSize).FirstOrDefaultAsync(cancellationToken);
-        if (events.Count == 0) return null;
 
         // Verified every time, even when nothing new is to be signed: callers rely on the checkpoint they get back.
         var previous = latest is null ? null : VerifiedCheckpoint(latest);
-        var check = AuditChain.Verify(events, previous);
+        var verifier = await AuditTrail.VerifyAsync(db, cancellationToken);
+        var check = verifier.Complete(previous);
         if (!check.IsValid)
         {
             logger.LogCritical("Audit chain broken, no checkpoint signed: {Problem}", check.Message);
             throw new AuditTrailBrokenException(check.Message);
         }
-        if (latest is not null && latest.TreeSize == events.Count) return latest;
+        var leaves = verifier.LeafHashes;
+        if (leaves.Count == 0) return null;
+        if (latest is not null && latest.TreeSize == leaves.Count) return latest;
 
-        var checkpoint = AuditCheckpoint.Create(events, DateTimeOffset.UtcNow);
+        var checkpoint = AuditCheckpoint.FromLeafHashes(leaves, DateTimeOffset.UtcNow);
         var proof = previous is null ? null
-            : MerkleTree.ConsistencyProof(AuditChain.LeafHashes(events), previous.TreeSize).Select(Convert.ToHexStringLower).ToList();
+            : MerkleTree.ConsistencyProof(leaves, previous.TreeSize).Select(Convert.ToHexStringLower).ToList();
         var record = new AuditCheckpointRecord
         {
             TreeSize = checkpoint.TreeSize, RootHash = checkpoint.RootHash, KeyId = keys.Active.KeyId,

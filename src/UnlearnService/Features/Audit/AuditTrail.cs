@@ -47,11 +47,19 @@ internal static class AuditTrail
         }
     }
 
-    /// <summary>The chained events in sequence order, as the evidence library reads them.</summary>
-    public static async Task<List<AuditEventRecord>> LoadAsync(UnlearnDbContext db, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the chained events in sequence order and verifies them as they stream past (one query, one snapshot),
+    /// holding 32 bytes per event rather than the rows. Stops reading at the first problem.
+    /// </summary>
+    public static async Task<AuditChainVerifier> VerifyAsync(UnlearnDbContext db, CancellationToken cancellationToken)
     {
-        var rows = await db.AuditEvents.AsNoTracking().Where(e => e.Sequence != null).OrderBy(e => e.Sequence).ToListAsync(cancellationToken);
-        return rows.Select(ToRecord).ToList();
+        var verifier = new AuditChainVerifier();
+        var rows = db.AuditEvents.AsNoTracking().Where(e => e.Sequence != null).OrderBy(e => e.Sequence).AsAsyncEnumerable();
+        await foreach (var row in rows.WithCancellation(cancellationToken))
+        {
+            if (!verifier.Add(ToRecord(row))) break;
+        }
+        return verifier;
     }
 
     static AuditEventRecord ToRecord(AuditEvent e) => new(

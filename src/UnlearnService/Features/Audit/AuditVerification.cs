@@ -32,12 +32,12 @@ internal static class AuditVerification
     /// </summary>
     public static async Task<AuditVerificationResponse> VerifyAsync(UnlearnDbContext db, KeyRing keys, CancellationToken cancellationToken)
     {
-        var events = await AuditTrail.LoadAsync(db, cancellationToken);
         var unchained = await db.AuditEvents.LongCountAsync(e => e.Sequence == null, cancellationToken);
+        var chained = await db.AuditEvents.LongCountAsync(e => e.Sequence != null, cancellationToken);
         var checkpoints = await db.AuditCheckpoints.AsNoTracking().OrderBy(c => c.TreeSize).ToListAsync(cancellationToken);
 
         AuditVerificationResponse Fail(string problem, long? sequence, string message, long verified, int checkpointsVerified) =>
-            new(false, problem, sequence, message, events.Count, verified, unchained, checkpointsVerified, checkpoints.Count > 0 ? CheckpointView.From(checkpoints[^1]) : null);
+            new(false, problem, sequence, message, chained, verified, unchained, checkpointsVerified, checkpoints.Count > 0 ? CheckpointView.From(checkpoints[^1]) : null);
 
         AuditCheckpoint? previous = null;
         for (var i = 0; i < checkpoints.Count; i++)
@@ -55,12 +55,14 @@ internal static class AuditVerification
             previous = checkpoint;
         }
 
-        var chain = AuditChain.Verify(events, previous);
+        var chain = (await AuditTrail.VerifyAsync(db, cancellationToken)).Complete(previous);
         if (!chain.IsValid)
             return Fail(chain.Break.ToString(), chain.FirstBadSequence, chain.Message, chain.VerifiedEvents, checkpoints.Count);
+        // Events appended after the count above are verified too: report what was read.
+        var events = Math.Max(chained, chain.VerifiedEvents);
         return new AuditVerificationResponse(true, null, null,
             previous is null ? chain.Message : $"{chain.Message} The first {previous.TreeSize} match the latest signed checkpoint.",
-            events.Count, events.Count, unchained, checkpoints.Count, checkpoints.Count > 0 ? CheckpointView.From(checkpoints[^1]) : null);
+            events, chain.VerifiedEvents, unchained, checkpoints.Count, checkpoints.Count > 0 ? CheckpointView.From(checkpoints[^1]) : null);
     }
 
     static bool Consistent(AuditCheckpoint older, AuditCheckpoint newer, AuditCheckpointRecord row)
