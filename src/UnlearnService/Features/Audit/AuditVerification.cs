@@ -58,11 +58,10 @@ internal static class AuditVerification
         var chain = (await AuditTrail.VerifyAsync(db, cancellationToken)).Complete(previous);
         if (!chain.IsValid)
             return Fail(chain.Break.ToString(), chain.FirstBadSequence, chain.Message, chain.VerifiedEvents, checkpoints.Count);
-        // Events appended after the count above are verified too: report what was read.
-        var events = Math.Max(chained, chain.VerifiedEvents);
+        // Every event read verified, including any appended after the count above.
         return new AuditVerificationResponse(true, null, null,
             previous is null ? chain.Message : $"{chain.Message} The first {previous.TreeSize} match the latest signed checkpoint.",
-            events, chain.VerifiedEvents, unchained, checkpoints.Count, checkpoints.Count > 0 ? CheckpointView.From(checkpoints[^1]) : null);
+            chain.VerifiedEvents, chain.VerifiedEvents, unchained, checkpoints.Count, checkpoints.Count > 0 ? CheckpointView.From(checkpoints[^1]) : null);
     }
 
     static bool Consistent(AuditCheckpoint older, AuditCheckpoint newer, AuditCheckpointRecord row)
