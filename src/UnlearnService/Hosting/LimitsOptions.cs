@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using UnlearnService.Engine.Evaluation;
 
 namespace UnlearnService.Hosting;
 
@@ -36,4 +37,22 @@ internal sealed class PipelineOptions
     /// <summary>Days from receipt to the due date when a request gives none (GDPR Art. 12(3): one month).</summary>
     [Range(1, 366, ErrorMessage = "Pipeline:DefaultDueDays must be between 1 and 366.")]
     public int DefaultDueDays { get; set; } = 30;
+
+    /// <summary>Verdict: Df's member rate must not be significantly above T's at this significance level.</summary>
+    [Range(1e-6, 0.5, ErrorMessage = "Pipeline:MembershipAlpha must be between 0.000001 and 0.5.")]
+    public double MembershipAlpha { get; set; } = 0.05;
+
+    /// <summary>Verdict: accuracy on a forgotten class at most chance (100/K) plus this many points.</summary>
+    [Range(0.0, 100.0, ErrorMessage = "Pipeline:ClassAccuracyMarginPoints must be between 0 and 100.")]
+    public double ClassAccuracyMarginPoints { get; set; } = 2;
+
+    /// <summary>Verdict: TA and RA may drop at most this many points from the base version (regression: MSE percent).</summary>
+    [Range(0.0, 100.0, ErrorMessage = "Pipeline:MaxUtilityDropPoints must be between 0 and 100.")]
+    public double MaxUtilityDropPoints { get; set; } = 2;
+
+    /// <summary>The verdict thresholds every run is judged by (stored with its verdict).</summary>
+    public VerdictThresholds Thresholds => new()
+    {
+        MembershipAlpha = MembershipAlpha, ClassAccuracyMarginPoints = ClassAccuracyMarginPoints, MaxUtilityDropPoints = MaxUtilityDropPoints,
+    };
 }

@@ -76,6 +76,8 @@ public sealed class StartupTests
     [InlineData("Database:Provider", "postgres", "Database:ConnectionString is required")]
     [InlineData("Workers:Devices:0", "gpu7", "Workers:Devices:0 'gpu7'")]
     [InlineData("Workers:DefaultQueueWorkers", "0", "Workers:DefaultQueueWorkers must be between 1 and 64")]
+    [InlineData("Pipeline:MaxUtilityDropPoints", "-1", "Pipeline:MaxUtilityDropPoints must be between 0 and 100")]
+    [InlineData("Pipeline:MembershipAlpha", "0", "Pipeline:MembershipAlpha must be between")]
     [InlineData("Evidence:RetiredKeyFiles:0", "/nonexistent/old-key.pem", "Evidence:RetiredKeyFiles:0 '/nonexistent/old-key.pem' does not exist")]
     [InlineData("Evidence:CreateKeyIfMissing", "false", "Evidence:KeyFile")]
     public async Task Start_InvalidSetting_ExitsWithMessageNamingIt(string key, string value, string expected)

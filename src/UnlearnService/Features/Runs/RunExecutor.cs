@@ -169,7 +169,7 @@ internal sealed class RunExecutor(
                 if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
                 heartbeat.Report($"{method.ShortName()}: evaluating", 0.05 + share * (i + 1));
                 var after = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
-                var verdict = Verdict.Judge(before, after, partition.Kind, workspace.Dataset.ClassCount);
+                var verdict = Verdict.Judge(before, after, partition.Kind, workspace.Dataset.ClassCount, pipeline.Value.Thresholds);
                 attempts.Add(new Attempt(method.ShortName(), outcome.Settings, outcome.Seconds, after, verdict, outcome.Details));
                 logger.LogInformation("Run {RunId}: {Method} verdict {Verdict}", run.Id, method.ShortName(), verdict.Passed ? "pass" : "fail");
                 if (!verdict.Passed) continue;
