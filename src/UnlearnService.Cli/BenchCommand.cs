@@ -86,6 +86,7 @@ internal static class BenchCommand
             {
                 Methods = Methods, Tune = Tune, Settings = new UnlearningSettings { Seed = Seed }, TuneOptions = new TuneOptions { Seed = Seed },
                 Sweep = Tune ? [.. Methods.Where(m => m is UnlearningMethod.SalUn or UnlearningMethod.Ssd)] : [],
+                RetrainTwice = true,
             };
             var results = new List<ScenarioResult>();
             foreach (var scenario in scenarios)
@@ -188,7 +189,7 @@ internal static class BenchCommand
             md.AppendLine($"- Data: Fashion-MNIST, {dataset.IndicesOf(Split.Train).Length} training images ({(full ? "the whole training split less the validation images" : "seeded subset")}), {dataset.IndicesOf(Split.Validation).Length} validation (non-members for tuning), {dataset.IndicesOf(Split.Test).Length} test images; subjects of 20 training images.");
             md.AppendLine($"- Original model: small CNN (width {width}) trained {trained.Recipe.Epochs} epochs (SGD lr {trained.Recipe.LearningRate.ToString(inv)}, cosine, batch {trained.Recipe.BatchSize}): train accuracy {trained.TrainAccuracy:F2}%, test accuracy {trained.TestAccuracy:F2}%, {trained.Report.SamplesPerSecond:F0} images/s.");
             md.AppendLine($"- SSD's importance over D, computed once per model version: {importanceSeconds:F1} s. Total benchmark time {total.TotalMinutes:F1} min.");
-            md.AppendLine("- UA = 100 − accuracy on Df, RA/TA = accuracy on Dr/T (class forgetting: T without the class), MIA = MIA-efficacy; \"MIA acc.\" is the attack's own accuracy on its shadow sets (near 50% means the MIA says nothing). Avg. Gap = mean |Δ| to Retrain over UA, RA, TA, MIA. RTE = unlearning time alone. Verdict: ALGORITHMS.md thresholds against the original model.");
+            md.AppendLine("- UA = 100 − accuracy on Df, RA/TA = accuracy on Dr/T (class forgetting: T without the class), MIA = MIA-efficacy; \"MIA acc.\" is the attack's own accuracy on its shadow sets (near 50% means the MIA says nothing). Avg. Gap = mean |Δ| to Retrain over UA, RA, TA, MIA; the \"noise floor\" row is Retrain again with the next seed: the gap exact unlearning itself shows, below which no gap means anything. RTE = unlearning time alone. Verdict: ALGORITHMS.md thresholds against the original model.");
             md.AppendLine("- Tuned: `unlearn tune`'s bounded search (lr; α for SSD) judged on a held-out 10% of Dr and the validation split — never on T or a retrained model. Among the candidates that meet the verdict thresholds there, the least *estimated* gap wins: the retrained model's figures estimated from the original model (its utility on the held-out slice and the validation split; on Df, accuracy 0 and MIA 100 for a class, otherwise the original's validation accuracy and the share of validation samples the attack calls non-member).");
             md.AppendLine();
             md.AppendLine("## Targets");
@@ -205,9 +206,14 @@ internal static class BenchCommand
                 md.AppendLine();
                 md.AppendLine("| method | setting | UA | RA | TA | MIA | MIA acc. | RTE (s) | Avg. Gap | verdict |");
                 md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-                foreach (var r in new[] { scenario.Retrain }.Concat(scenario.Methods))
+                foreach (var r in new[] { scenario.Retrain, scenario.RetrainOtherSeed }.OfType<MethodResult>().Concat(scenario.Methods))
                 {
-                    var setting = r.Variant == "tuned" ? $"tuned: {BenchmarkRunner.Describe(r.Settings)}{(r.Tuning!.ChosenPassed ? "" : " (none passed)")}" : "default";
+                    var setting = r.Variant switch
+                    {
+                        "tuned" => $"tuned: {BenchmarkRunner.Describe(r.Settings)}{(r.Tuning!.ChosenPassed ? "" : " (none passed)")}",
+                        "other seed" => $"seed {r.Settings.Seed}: noise floor",
+                        _ => "default",
+                    };
                     md.AppendLine(string.Create(inv, $"| {r.Method.ShortName()} | {setting} | {r.Metrics.UnlearningAccuracy:F2} | {r.Metrics.RetainAccuracy:F2} | {r.Metrics.TestAccuracy:F2} | {r.Metrics.Mia.Efficacy:F2} | {r.Metrics.Mia.ShadowAccuracy:F1} | {r.Seconds:F1} | {MarkdownTable.F(r.AverageGap)} | {(r.Verdict.Passed ? "pass" : "fail")} |"));
                 }
                 var ssd = scenario.Methods.FirstOrDefault(m => m.Method == UnlearningMethod.Ssd && m.Variant == "default");
@@ -259,8 +265,11 @@ internal static class BenchCommand
                     if (scenario.Kind != ForgetKind.Class && r.Method == UnlearningMethod.SalUn && r.Variant == "tuned")
                     {
                         var best = scenario.Sweep.Where(x => x.Method == UnlearningMethod.SalUn).Select(x => x.AverageGap!.Value).DefaultIfEmpty(double.NaN).Min();
+                        var context = new List<string>();
+                        if (!double.IsNaN(best)) context.Add($"best setting of the grid: {best:F2}");
+                        if (scenario.RetrainOtherSeed is { } other) context.Add($"Retrain with another seed: {other.AverageGap:F2}");
                         yield return Row($"{scenario.Name}: tuned SalUn Avg. Gap ≤ 1.5",
-                            double.IsNaN(best) ? $"{r.AverageGap:F2}" : $"{r.AverageGap:F2} (best setting of the grid: {best:F2})", r.AverageGap <= 1.5);
+                            context.Count == 0 ? $"{r.AverageGap:F2}" : $"{r.AverageGap:F2} ({string.Join("; ", context)})", r.AverageGap <= 1.5);
                     }
                 }
                 if (scenario.Methods.FirstOrDefault(m => m.Method == UnlearningMethod.Ssd && m.Variant == "default") is { } ssd)

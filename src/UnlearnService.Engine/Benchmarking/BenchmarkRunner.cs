@@ -38,6 +38,12 @@ public sealed record BenchmarkOptions
     /// only, to show whether a target is out of the method's reach or merely missed by the tuner.
     /// </summary>
     public IReadOnlyList<UnlearningMethod> Sweep { get; init; } = [];
+
+    /// <summary>
+    /// Also retrain with another seed and report its Avg. Gap to Retrain: the gap that exact unlearning itself shows,
+    /// i.e. the noise floor under which no method's gap means anything.
+    /// </summary>
+    public bool RetrainTwice { get; init; }
 }
 
 /// <summary>One method's run in a scenario.</summary>
@@ -61,8 +67,9 @@ public sealed record MethodResult(UnlearningMethod Method, string Variant, Unlea
 /// <param name="Methods">The other methods, default then tuned.</param>
 /// <param name="ForwardBackwardSeconds">One forward+backward pass over Df (batch 64): the unit of SSD's cached cost.</param>
 /// <param name="Sweep">Each grid setting of the swept methods, run on the full retain set (variant "sweep").</param>
+/// <param name="RetrainOtherSeed">Retrain with the next seed and its gap to <paramref name="Retrain"/> (variant "other seed"), when asked for.</param>
 public sealed record ScenarioResult(string Name, ForgetKind Kind, UnlearningMetrics Original, MethodResult Retrain,
-    IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds, IReadOnlyList<MethodResult> Sweep);
+    IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds, IReadOnlyList<MethodResult> Sweep, MethodResult? RetrainOtherSeed);
 
 /// <summary>Runs scenarios × methods on one trained model, each run starting from the original weights.</summary>
 public static class BenchmarkRunner
@@ -95,6 +102,9 @@ public static class BenchmarkRunner
             }
 
             var retrain = RunOne(UnlearningMethod.Retrain, "default", options.Settings, null, null);
+            var otherSeed = options.RetrainTwice
+                ? RunOne(UnlearningMethod.Retrain, "other seed", options.Settings with { Seed = options.Settings.Seed + 1 }, retrain.Metrics, null)
+                : null;
             var results = new List<MethodResult>();
             foreach (var method in options.Methods)
                 results.Add(RunOne(method, "default", options.Settings, retrain.Metrics, null));
@@ -117,7 +127,7 @@ public static class BenchmarkRunner
 
             ModelState.Restore(model, start);
             var forwardBackward = ForwardBackwardSeconds(model, data, partition.Forget);
-            return new ScenarioResult(scenario.Name, partition.Kind, before, retrain, results, forwardBackward, sweep);
+            return new ScenarioResult(scenario.Name, partition.Kind, before, retrain, results, forwardBackward, sweep, otherSeed);
         }
         finally
         {

@@ -11,7 +11,7 @@ namespace UnlearnService.Engine.Tests.Benchmarking;
 public sealed class BenchmarkRunnerTests
 {
     [Fact]
-    public void Run_WithSweep_ComparesEveryGridSettingWithRetrainAndLeavesTheModelAsItWas()
+    public void Run_WithSweepAndSecondRetrain_ComparesEachWithRetrainAndLeavesTheModelAsItWas()
     {
         Runtime.TorchRuntime.Initialize();
         using var dataset = SyntheticData.Blobs(train: 200, test: 60, validation: 60, spread: 2.0);
@@ -24,12 +24,15 @@ public sealed class BenchmarkRunnerTests
         var weights = original.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var importance = Dampening.Importance(original.Model, data, train, 64, labelFree: false);
         var scenario = new BenchmarkScenario("first 20", new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 20).Select(i => $"s{i}")] });
-        var options = new BenchmarkOptions { Methods = [UnlearningMethod.Ssd], Tune = true, Sweep = [UnlearningMethod.Ssd] };
+        var options = new BenchmarkOptions { Methods = [UnlearningMethod.Ssd], Tune = true, Sweep = [UnlearningMethod.Ssd], RetrainTwice = true };
 
         var result = BenchmarkRunner.Run(original, data, scenario, options, importance);
 
         Assert.Equal(ForgetKind.Samples, result.Kind);
         Assert.Null(result.Retrain.AverageGap);
+        var other = result.RetrainOtherSeed!;
+        Assert.Equal(("other seed", 1L), (other.Variant, other.Settings.Seed));
+        Assert.Equal(other.Metrics.AverageGap(result.Retrain.Metrics), other.AverageGap);
         Assert.Equal(["default", "tuned"], result.Methods.Select(m => m.Variant));
         var grid = Tuner.DefaultGrid(UnlearningMethod.Ssd, options.Settings).Select(s => s.Alpha);
         Assert.Equal(grid, result.Sweep.Select(r => r.Settings.Alpha));
