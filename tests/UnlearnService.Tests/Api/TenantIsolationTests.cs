@@ -12,6 +12,9 @@ public sealed class IsolationFixture : IAsyncLifetime
     public string OwnerKey { get; private set; } = "";
     public string OtherKey { get; private set; } = "";
     public string ReadOnlyKey { get; private set; } = "";
+    public Guid OwnerTenantId { get; private set; }
+    public string TenantAdminKey { get; private set; } = "";
+    public Guid TenantAdminTenantId { get; private set; }
     public Guid DatasetId { get; private set; }
     public Guid ModelId { get; private set; }
     public Guid RequestId { get; private set; }
@@ -20,9 +23,10 @@ public sealed class IsolationFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Service = await RunningService.StartAsync(postgres: false);
-        (_, OwnerKey) = await Service.NewTenantAsync("owner", "models:write", "models:read", "requests:write", "requests:read", "audit:read", "certificates:read");
+        (OwnerTenantId, OwnerKey) = await Service.NewTenantAsync("owner", "models:write", "models:read", "requests:write", "requests:read", "audit:read", "certificates:read");
         (_, OtherKey) = await Service.NewTenantAsync("other", "models:write", "models:read", "requests:write", "requests:read", "audit:read", "certificates:read");
         (_, ReadOnlyKey) = await Service.NewTenantAsync("reader", "audit:read");
+        (TenantAdminTenantId, TenantAdminKey) = await Service.NewTenantAsync("tenant-admin", "admin");
         using var owner = Service.Client(OwnerKey);
         DatasetId = (await (await ApiCalls.UploadFashionAsync(owner, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         ModelId = (await (await ApiCalls.RegisterModelAsync(owner, DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4))).EnsureSuccessStatusCode()
@@ -156,6 +160,49 @@ public sealed class TenantIsolationTests(IsolationFixture fixture) : IClassFixtu
         var response = await other.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-1" }, modelIds = new[] { fixture.ModelId } });
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         Assert.Contains("Unknown models", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/admin/tenants")]
+    [InlineData("POST", "/v1/admin/tenants")]
+    [InlineData("GET", "/v1/audit/verify")]
+    [InlineData("POST", "/v1/audit/checkpoints")]
+    [InlineData("GET", "/hangfire")]
+    public async Task OperatorEndpoint_TenantAdmin_IsRefused(string method, string path)
+    {
+        using var tenantAdmin = fixture.Service.Client(fixture.TenantAdminKey);
+        var response = await tenantAdmin.SendAsync(Message(method, path));
+        // The dashboard answers 401 (Hangfire's own filter); the API answers 403 problem details.
+        Assert.Contains(response.StatusCode, new[] { HttpStatusCode.Forbidden, HttpStatusCode.Unauthorized });
+        if (!path.StartsWith("/hangfire", StringComparison.Ordinal)) Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ApiKeys_TenantAdmin_ManagesOwnTenantOnly()
+    {
+        using var tenantAdmin = fixture.Service.Client(fixture.TenantAdminKey);
+        using var operatorClient = fixture.Service.Admin();
+        var ownersKeys = await operatorClient.GetFromJsonAsync<JsonElement>($"/v1/admin/tenants/{fixture.OwnerTenantId}/api-keys");
+        var ownersKeyId = ownersKeys[0].GetProperty("id").GetGuid();
+
+        // Another tenant's keys: 404, as for every other object of another tenant.
+        Assert.Equal(HttpStatusCode.NotFound, (await tenantAdmin.GetAsync($"/v1/admin/tenants/{fixture.OwnerTenantId}/api-keys")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound,
+            (await tenantAdmin.PostAsJsonAsync($"/v1/admin/tenants/{fixture.OwnerTenantId}/api-keys", new { name = "x", scopes = new[] { "models:read" } })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await tenantAdmin.PostAsync($"/v1/admin/api-keys/{ownersKeyId}/revoke", null)).StatusCode);
+        using (var owner = fixture.Service.Client(fixture.OwnerKey))
+            Assert.Equal(HttpStatusCode.OK, (await owner.GetAsync("/v1/datasets")).StatusCode);
+
+        // Its own tenant: allowed, except granting the operator scope.
+        var own = $"/v1/admin/tenants/{fixture.TenantAdminTenantId}/api-keys";
+        var created = await tenantAdmin.PostAsJsonAsync(own, new { name = "ci", scopes = new[] { "models:read" } });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(2, (await tenantAdmin.GetFromJsonAsync<JsonElement>(own)).GetArrayLength());
+        var escalate = await tenantAdmin.PostAsJsonAsync(own, new { name = "root", scopes = new[] { "operator" } });
+        Assert.Equal(HttpStatusCode.Forbidden, escalate.StatusCode);
+        Assert.Equal("application/problem+json", escalate.Content.Headers.ContentType?.MediaType);
+        var newKeyId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.NoContent, (await tenantAdmin.PostAsync($"/v1/admin/api-keys/{newKeyId}/revoke", null)).StatusCode);
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public sealed class WorkerCrashTests
             ["Database:ConnectionString"] = database.ConnectionString,
         };
         Assert.Equal(0, (await ServiceProcess.RunToExitAsync(settings, ["migrate"])).ExitCode);
-        var created = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin"]);
+        var created = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin,operator"]);
         var key = created.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("uk_", StringComparison.Ordinal));
 
         string location;

@@ -38,7 +38,7 @@ public sealed class RunningService : IAsyncDisposable
             settings["Database:ConnectionString"] = database.ConnectionString;
             var migrate = await ServiceProcess.RunToExitAsync(settings, ["migrate"]);
             if (migrate.ExitCode != 0) throw new InvalidOperationException(migrate.Output);
-            var create = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin"]);
+            var create = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin,operator"]);
             if (create.ExitCode != 0) throw new InvalidOperationException(create.Output);
             key = create.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("uk_", StringComparison.Ordinal));
         }

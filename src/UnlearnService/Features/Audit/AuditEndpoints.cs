@@ -19,12 +19,12 @@ internal static class AuditEndpoints
         group.MapGet("/", List).WithName("ListAuditEvents").RequireAuthorization(Scopes.AuditRead)
             .WithSummary("The tenant's audit events in order, with their place in the hash chain; filter by entity.");
         // The chain is global (every tenant's events in one sequence), so checking it is an operator's task.
-        group.MapGet("/verify", Verify).WithName("VerifyAuditTrail").RequireAuthorization(Scopes.Admin)
-            .WithSummary("Admin: verify the whole hash chain and every signed checkpoint; names the first bad sequence and why.");
+        group.MapGet("/verify", Verify).WithName("VerifyAuditTrail").RequireAuthorization(Scopes.Operator)
+            .WithSummary("Operator: verify the whole hash chain and every signed checkpoint; names the first bad sequence and why.");
         group.MapGet("/checkpoints", Checkpoints).WithName("ListAuditCheckpoints").RequireAuthorization(Scopes.AuditRead)
             .WithSummary("Signed checkpoints (size and Merkle root of the global log), newest first, with consistency proofs.");
-        group.MapPost("/checkpoints", Checkpoint).WithName("CreateAuditCheckpoint").RequireAuthorization(Scopes.Admin)
-            .WithSummary("Admin: sign a checkpoint of the log now (the recurring job does this periodically).")
+        group.MapPost("/checkpoints", Checkpoint).WithName("CreateAuditCheckpoint").RequireAuthorization(Scopes.Operator)
+            .WithSummary("Operator: sign a checkpoint of the log now (the recurring job does this periodically).")
             .ProducesProblem(StatusCodes.Status409Conflict);
         return app;
     }

@@ -27,16 +27,16 @@ internal static class PipelineSetup
         return builder;
     }
 
-    /// <summary>The Hangfire dashboard, for admin keys only (and, as Hangfire's default, only from this machine otherwise).</summary>
+    /// <summary>The Hangfire dashboard, for operator keys only (and, as Hangfire's default, only from this machine otherwise).</summary>
     public static void MapJobsDashboard(this WebApplication app) =>
-        app.MapHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new AdminDashboardAuthorization()] });
+        app.MapHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new OperatorDashboardAuthorization()] });
 
-    sealed class AdminDashboardAuthorization : Hangfire.Dashboard.IDashboardAuthorizationFilter
+    sealed class OperatorDashboardAuthorization : Hangfire.Dashboard.IDashboardAuthorizationFilter
     {
         public bool Authorize(Hangfire.Dashboard.DashboardContext context)
         {
             var http = ((AspNetCoreDashboardContext)context).HttpContext;
-            return http.User.HasClaim(Tenants.ApiKeyAuthentication.ScopeClaim, Tenants.Scopes.Admin);
+            return http.User.HasClaim(Tenants.ApiKeyAuthentication.ScopeClaim, Tenants.Scopes.Operator);
         }
     }
 }

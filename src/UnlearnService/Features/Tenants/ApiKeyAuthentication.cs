@@ -11,7 +11,11 @@ using UnlearnService.Data;
 
 namespace UnlearnService.Features.Tenants;
 
-/// <summary>The scopes an API key can hold. admin implies every other scope and manages tenants and keys.</summary>
+/// <summary>
+/// The scopes an API key can hold. admin implies every scope of its own tenant and manages that tenant's keys;
+/// operator is the service operator's: every tenant, the global audit chain and the job dashboard. admin never
+/// implies operator, so one tenant's admin cannot reach another tenant.
+/// </summary>
 internal static class Scopes
 {
     public const string ModelsWrite = "models:write";
@@ -21,14 +25,21 @@ internal static class Scopes
     public const string CertificatesRead = "certificates:read";
     public const string AuditRead = "audit:read";
     public const string Admin = "admin";
+    public const string Operator = "operator";
 
-    public static readonly string[] All = [ModelsWrite, ModelsRead, RequestsWrite, RequestsRead, CertificatesRead, AuditRead, Admin];
+    /// <summary>The scopes within one tenant (what admin implies).</summary>
+    public static readonly string[] OfTenant = [ModelsWrite, ModelsRead, RequestsWrite, RequestsRead, CertificatesRead, AuditRead, Admin];
+
+    public static readonly string[] All = [.. OfTenant, Operator];
 }
 
 /// <summary>Who is calling: their tenant, key and scopes (from the validated API key).</summary>
 internal sealed record Caller(Guid TenantId, Guid KeyId, IReadOnlySet<string> Scopes)
 {
     public string Actor => $"key:{KeyId}";
+
+    /// <summary>The service operator may act on any tenant; everyone else only on their own.</summary>
+    public bool MayActOn(Guid tenantId) => tenantId == TenantId || Scopes.Contains(Tenants.Scopes.Operator);
 
     public static Caller From(ClaimsPrincipal user) => new(
         Guid.Parse(user.FindFirstValue(ApiKeyAuthentication.TenantClaim)!),
@@ -81,7 +92,8 @@ internal sealed class ApiKeyAuthentication(
                 return AuthenticateResult.Fail("Unknown or revoked API key.");
             var scopes = key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             var claims = new List<Claim> { new(TenantClaim, key.TenantId.ToString()), new(KeyClaim, key.Id.ToString()) };
-            claims.AddRange((scopes.Contains(Scopes.Admin) ? Scopes.All : scopes).Select(s => new Claim(ScopeClaim, s)));
+            var granted = scopes.Contains(Scopes.Admin) ? Scopes.OfTenant.Union(scopes) : scopes;
+            claims.AddRange(granted.Select(s => new Claim(ScopeClaim, s)));
             principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
             cache.Set(cacheKey, principal, CacheFor);
         }

@@ -60,7 +60,7 @@ internal sealed class AdminKeyBootstrap(IServiceProvider services, IOptions<Serv
         var db = scope.ServiceProvider.GetRequiredService<UnlearnDbContext>();
         if (await db.Tenants.AnyAsync(cancellationToken)) return;
         var tenant = await ApiKeyIssuer.EnsureTenantAsync(db, "default", "system", cancellationToken);
-        var (_, key) = await ApiKeyIssuer.IssueAsync(db, tenant.Id, "bootstrap admin", [Scopes.Admin], "system", cancellationToken);
+        var (_, key) = await ApiKeyIssuer.IssueAsync(db, tenant.Id, "bootstrap admin", [Scopes.Admin, Scopes.Operator], "system", cancellationToken);
         var path = Path.GetFullPath(Path.Combine(service.Value.DataDirectory, FileName));
         await File.WriteAllTextAsync(path, key + Environment.NewLine, cancellationToken);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -70,14 +70,14 @@ internal sealed class AdminKeyBootstrap(IServiceProvider services, IOptions<Serv
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
-/// <summary>Admin operations: tenants and their API keys.</summary>
+/// <summary>Admin operations: tenants (operator only) and API keys (a tenant's admin for its own tenant, the operator for any).</summary>
 internal static class TenantEndpoints
 {
     public static IEndpointRouteBuilder MapTenantEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/admin").WithTags("Admin").RequireAuthorization(Scopes.Admin);
-        group.MapPost("/tenants", CreateTenant).WithName("CreateTenant").WithSummary("Create a tenant.");
-        group.MapGet("/tenants", ListTenants).WithName("ListTenants").WithSummary("List tenants.");
+        group.MapPost("/tenants", CreateTenant).WithName("CreateTenant").WithSummary("Operator: create a tenant.").RequireAuthorization(Scopes.Operator);
+        group.MapGet("/tenants", ListTenants).WithName("ListTenants").WithSummary("Operator: list tenants.").RequireAuthorization(Scopes.Operator);
         group.MapPost("/tenants/{tenantId:guid}/api-keys", CreateKey).WithName("CreateApiKey")
             .WithSummary("Create an API key for a tenant; the key is in this response only.");
         group.MapGet("/tenants/{tenantId:guid}/api-keys", ListKeys).WithName("ListApiKeys").WithSummary("List a tenant's API keys (never the secrets).");
@@ -100,18 +100,21 @@ internal static class TenantEndpoints
         return TypedResults.Ok(await db.Tenants.AsNoTracking().OrderBy(t => t.Name).ToPageAsync(page, pageSize, t => new TenantResponse(t.Id, t.Name, t.CreatedAt), cancellationToken));
     }
 
-    static async Task<Results<Created<CreatedApiKeyResponse>, NotFound, ValidationProblem>> CreateKey(Guid tenantId, CreateApiKeyBody body, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
+    static async Task<Results<Created<CreatedApiKeyResponse>, NotFound, ValidationProblem, ProblemHttpResult>> CreateKey(Guid tenantId, CreateApiKeyBody body, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
-        if (!await db.Tenants.AnyAsync(t => t.Id == tenantId, cancellationToken)) return TypedResults.NotFound();
+        var caller = Caller.From(user);
+        if (!caller.MayActOn(tenantId) || !await db.Tenants.AnyAsync(t => t.Id == tenantId, cancellationToken)) return TypedResults.NotFound();
         if (ApiKeyIssuer.InvalidScopes(body.Scopes) is { } error)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["scopes"] = [error] });
+        if (body.Scopes.Contains(Scopes.Operator) && !caller.Scopes.Contains(Scopes.Operator))
+            return TypedResults.Problem(title: "Forbidden", detail: "Only an operator key can grant the operator scope.", statusCode: StatusCodes.Status403Forbidden);
         var (row, key) = await ApiKeyIssuer.IssueAsync(db, tenantId, body.Name, body.Scopes, Caller.From(user).Actor, cancellationToken);
         return TypedResults.Created($"/v1/admin/tenants/{tenantId}/api-keys", new CreatedApiKeyResponse(row.Id, row.Name, key, row.Scopes.Split(' '), row.CreatedAt));
     }
 
-    static async Task<Results<Ok<List<ApiKeyResponse>>, NotFound>> ListKeys(Guid tenantId, UnlearnDbContext db, CancellationToken cancellationToken)
+    static async Task<Results<Ok<List<ApiKeyResponse>>, NotFound>> ListKeys(Guid tenantId, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
-        if (!await db.Tenants.AnyAsync(t => t.Id == tenantId, cancellationToken)) return TypedResults.NotFound();
+        if (!Caller.From(user).MayActOn(tenantId) || !await db.Tenants.AnyAsync(t => t.Id == tenantId, cancellationToken)) return TypedResults.NotFound();
         var keys = await db.ApiKeys.Where(k => k.TenantId == tenantId).OrderBy(k => k.CreatedAt).ToListAsync(cancellationToken);
         return TypedResults.Ok(keys.Select(k => new ApiKeyResponse(k.Id, k.Name, $"uk_{k.Prefix}_…", k.Scopes.Split(' '), k.CreatedAt, k.RevokedAt)).ToList());
     }
@@ -119,7 +122,7 @@ internal static class TenantEndpoints
     static async Task<Results<NoContent, NotFound>> RevokeKey(Guid keyId, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var key = await db.ApiKeys.SingleOrDefaultAsync(k => k.Id == keyId, cancellationToken);
-        if (key is null) return TypedResults.NotFound();
+        if (key is null || !Caller.From(user).MayActOn(key.TenantId)) return TypedResults.NotFound();
         if (key.RevokedAt is null)
         {
             key.RevokedAt = DateTimeOffset.UtcNow;
