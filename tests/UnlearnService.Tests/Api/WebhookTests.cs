@@ -59,7 +59,7 @@ public sealed class WebhookTests
         }
     }
 
-    static int FreePort()
+    internal static int FreePort()
     {
         using var socket = new TcpListener(IPAddress.Loopback, 0);
         socket.Start();

@@ -13,6 +13,7 @@ using UnlearnService.Errors;
 using UnlearnService.Features.Audit;
 using UnlearnService.Features.Runs;
 using UnlearnService.Features.Tenants;
+using UnlearnService.Features.Webhooks;
 using UnlearnService.Hosting;
 
 namespace UnlearnService.Features.Requests;
@@ -187,7 +188,8 @@ internal static class RequestEndpoints
         return TypedResults.Ok(await query.OrderByDescending(r => r.ReceivedAt).ThenBy(r => r.Id).ToPageAsync(page, pageSize, RequestSummary.From, cancellationToken));
     }
 
-    static async Task<Results<Ok<RequestView>, NotFound, ProblemHttpResult>> Cancel(Guid id, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
+    static async Task<Results<Ok<RequestView>, NotFound, ProblemHttpResult>> Cancel(Guid id, UnlearnDbContext db, IBackgroundJobClient jobs, ClaimsPrincipal user,
+        CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
         var request = await db.DeletionRequests.SingleOrDefaultAsync(r => r.Id == id && r.TenantId == caller.TenantId, cancellationToken);
@@ -204,10 +206,14 @@ internal static class RequestEndpoints
         foreach (var run in await db.Runs.Where(r => runIds.Contains(r.Id) && RunStatus.Unfinished.Contains(r.Status)).ToListAsync(cancellationToken))
         {
             var others = await db.RequestModels.AnyAsync(m => m.RunId == run.Id && m.RequestId != id && m.Status != RequestStatus.Cancelled, cancellationToken);
-            if (!others) run.Status = RunStatus.Cancelled;
+            if (others) continue;
+            run.Status = RunStatus.Cancelled;
+            db.Record(caller.TenantId, caller.Actor, "run.cancelled", "run", run.Id);
         }
         db.Record(caller.TenantId, caller.Actor, "request.cancelled", "deletion_request", id);
+        await WebhookDispatch.QueueAsync(db, request, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
+        await WebhookDispatch.EnqueuePendingAsync(db, jobs, caller.TenantId, cancellationToken);
         return TypedResults.Ok((await RequestView.LoadAsync(db, id, cancellationToken))!);
     }
 }

@@ -60,7 +60,12 @@ internal sealed class RunExecutor(
             jobs.Schedule<RunExecutor>(e => e.ExecuteAsync(runId, null, CancellationToken.None), pipeline.Value.StaleRunAfter);
             return;
         }
-        if (claim == Claim.Gone) return;
+        if (claim == Claim.Gone)
+        {
+            // Cancelled before it started: requests that arrived for the model meanwhile still need a run.
+            if (await db.Runs.AnyAsync(r => r.Id == runId, shutdown)) await FollowUpAsync(db, runId, shutdown);
+            return;
+        }
 
         var run = await db.Runs.SingleAsync(r => r.Id == runId, shutdown);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
@@ -69,6 +74,12 @@ internal sealed class RunExecutor(
         {
             var outcome = await Task.Run(() => Unlearn(db, run, deviceName, heartbeat, cancel.Token), cancel.Token);
             await CommitAsync(db, run, outcome, worker, cancel.Token);
+        }
+        catch (OperationCanceledException) when (!shutdown.IsCancellationRequested && heartbeat.TakenOver)
+        {
+            // Another worker holds the run now (this one stopped reporting for a while): it is theirs to finish.
+            logger.LogWarning("Run {RunId} was taken over by another worker; this execution stops", runId);
+            return;
         }
         catch (OperationCanceledException) when (!shutdown.IsCancellationRequested)
         {
@@ -83,7 +94,8 @@ internal sealed class RunExecutor(
             if (attempts < 3)
             {
                 // Release the claim so the retry (or another worker) can take it.
-                await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Queued).SetProperty(r => r.ClaimedBy, (string?)null), CancellationToken.None);
+                await db.Runs.Where(r => r.Id == runId && r.ClaimedBy == worker && r.Status == RunStatus.Running)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Queued).SetProperty(r => r.ClaimedBy, (string?)null), CancellationToken.None);
                 throw;
             }
             await FinishAsync(db, runId, RunStatus.Failed, RequestStatus.Failed, "failed", e.Message, worker);
@@ -176,7 +188,8 @@ internal sealed class RunExecutor(
 
                 heartbeat.Report("writing the new version", 0.97);
                 workspace.Loaded.Model.to(torch.CPU);
-                var blob = blobs.WriteAsync(run.TenantId, "models", $"{run.Id:N}.{ModelArchive.Extension(workspace.Loaded.Spec)}",
+                // Named per execution: an execution that loses the commit to another must not overwrite the winner's file.
+                var blob = blobs.WriteAsync(run.TenantId, "models", $"{run.Id:N}-{Guid.NewGuid():N}.{ModelArchive.Extension(workspace.Loaded.Spec)}",
                     stream => { ModelArchive.Save(stream, workspace.Loaded, workspace.Recipe); return Task.CompletedTask; },
                     cancellationToken).GetAwaiter().GetResult();
                 return new Outcome(partition, forgetIds, before, attempts, attempts[^1], blob, device.ToString());
@@ -214,6 +227,13 @@ internal sealed class RunExecutor(
     {
         var actor = $"worker:{worker}";
         var now = DateTimeOffset.UtcNow;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (!await StillHoldsAsync(db, run.Id, worker, cancelledToo: false, cancellationToken))
+        {
+            logger.LogWarning("Run {RunId} is no longer held by this worker (cancelled or taken over); discarding this execution's result", run.Id);
+            if (outcome.Blob is not null) blobs.Delete(outcome.Blob.Path);
+            return;
+        }
         run = await db.Runs.SingleAsync(r => r.Id == run.Id, cancellationToken);
         run.ForgetCount = outcome.ForgetIds.Count;
         run.ForgetSampleIdsJson = JsonSerializer.Serialize(outcome.ForgetIds, Json);
@@ -269,12 +289,28 @@ internal sealed class RunExecutor(
         try
         {
             await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
         }
         catch (DbUpdateException) when (outcome.Blob is not null)
         {
             // Another execution of this run committed first (the unique output-version constraint): nothing to do.
             logger.LogWarning("Run {RunId} was committed by another execution; discarding this one's result", run.Id);
+            blobs.Delete(outcome.Blob.Path);
         }
+    }
+
+    /// <summary>
+    /// Inside the caller's transaction: whether <paramref name="worker"/> still holds the run, unfinished. The update
+    /// locks the row until the transaction ends, so a takeover or an API cancel waits for this unit of work instead of
+    /// interleaving with it.
+    /// </summary>
+    static async Task<bool> StillHoldsAsync(UnlearnDbContext db, Guid runId, string worker, bool cancelledToo, CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return await db.Runs
+            .Where(r => r.Id == runId && r.ClaimedBy == worker && r.OutputVersionId == null
+                && (r.Status == RunStatus.Running || (cancelledToo && r.Status == RunStatus.Cancelled)))
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, now), cancellationToken) == 1;
     }
 
     /// <summary>A request is final once every one of its models is: completed, or the worst outcome among them.</summary>
@@ -304,6 +340,13 @@ internal sealed class RunExecutor(
     async Task FinishAsync(UnlearnDbContext db, Guid runId, string runStatus, string linkStatus, string phase, string? error, string worker)
     {
         db.ChangeTracker.Clear();
+        await using var transaction = await db.Database.BeginTransactionAsync();
+        if (!await StillHoldsAsync(db, runId, worker, cancelledToo: true, CancellationToken.None))
+        {
+            // Taken over or finished by another execution: its outcome stands.
+            logger.LogWarning("Run {RunId} is no longer held by this worker; leaving it as it is", runId);
+            return;
+        }
         var run = await db.Runs.SingleAsync(r => r.Id == runId);
         run.Status = runStatus;
         run.Phase = phase;
@@ -320,6 +363,7 @@ internal sealed class RunExecutor(
         db.Record(run.TenantId, $"worker:{worker}", $"run.{runStatus}", "run", runId, error is null ? null : new { error });
         await SettleRequestsAsync(db, links.Select(l => l.RequestId).Distinct().ToList(), $"worker:{worker}", CancellationToken.None);
         await db.SaveChangesAsync();
+        await transaction.CommitAsync();
         await FollowUpAsync(db, runId, CancellationToken.None);
     }
 
@@ -362,6 +406,9 @@ internal sealed class RunHeartbeat : IAsyncDisposable
     readonly Task _loop;
     (string Phase, double Progress) _latest = ("starting", 0);
 
+    /// <summary>The claim was lost to another worker (not cancelled through the API).</summary>
+    public bool TakenOver { get; private set; }
+
     public RunHeartbeat(IServiceScopeFactory scopes, Guid runId, string worker, CancellationTokenSource cancel, ILogger logger)
     {
         _scopes = scopes;
@@ -389,6 +436,7 @@ internal sealed class RunHeartbeat : IAsyncDisposable
                 if (updated == 0)
                 {
                     // Cancelled through the API, or taken over: stop between steps.
+                    TakenOver = await db.Runs.AnyAsync(r => r.Id == _runId && r.ClaimedBy != _worker);
                     _cancel.Cancel();
                     return;
                 }

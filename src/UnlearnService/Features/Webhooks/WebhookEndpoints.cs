@@ -121,6 +121,11 @@ internal sealed class WebhookSender(UnlearnDbContext db, IHttpClientFactory http
         if (delivery is null || delivery.Status != "pending") return;
         var hook = await db.Webhooks.AsNoTracking().SingleOrDefaultAsync(w => w.Id == delivery.WebhookId, cancellationToken);
         if (hook is null) return;
+        // Claim this attempt: when a delivery was enqueued twice (two follow-ups at once), only one job sends it.
+        var attempt = delivery.Attempts;
+        if (await db.WebhookDeliveries.Where(d => d.Id == deliveryId && d.Status == "pending" && d.Attempts == attempt)
+                .ExecuteUpdateAsync(s => s.SetProperty(d => d.Attempts, attempt + 1), cancellationToken) == 0)
+            return;
 
         var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         var signature = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(hook.Secret), Encoding.UTF8.GetBytes($"{timestamp}.{delivery.PayloadJson}")));
@@ -128,7 +133,7 @@ internal sealed class WebhookSender(UnlearnDbContext db, IHttpClientFactory http
         message.Headers.Add("Unlearn-Event", delivery.EventType);
         message.Headers.Add("Unlearn-Delivery", delivery.Id.ToString());
         message.Headers.Add("Unlearn-Signature", $"t={timestamp},v1={signature}");
-        delivery.Attempts++;
+        delivery.Attempts = attempt + 1;
         try
         {
             using var response = await http.CreateClient("webhooks").SendAsync(message, cancellationToken);
