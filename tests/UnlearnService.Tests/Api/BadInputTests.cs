@@ -202,6 +202,32 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(path)).StatusCode);
     }
 
+    [Theory]
+    [InlineData("sampleIds", "train-3", "train-no-such-sample")]
+    [InlineData("sampleIds", "train-4", "test-5")]
+    [InlineData("subjectIds", "subject-2", "subject-nobody")]
+    public async Task CreateRequest_SomeTargetsInNoModelsTrainingData_Answers422NamingThemAndNothingRuns(string field, string known, string unknown)
+    {
+        using var client = fixture.Service.Admin();
+        var model = await (await ApiCalls.RegisterModelAsync(client, fixture.DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 1, width: 4)))
+            .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+        var body = new Dictionary<string, object> { [field] = new[] { known, unknown }, ["modelIds"] = new[] { model.GetProperty("id").GetGuid() } };
+
+        var response = await client.PostAsJsonAsync("/v1/deletion-requests", body);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        var reason = problem.GetProperty("detail").GetString()!;
+        Assert.Contains(unknown, reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(known, reason, StringComparison.Ordinal);
+        // The receipt stays, as rejected, for the record.
+        var stored = await client.GetFromJsonAsync<JsonElement>($"/v1/deletion-requests/{problem.GetProperty("requestId").GetGuid()}");
+        Assert.Equal("rejected", stored.GetProperty("status").GetString());
+        var versions = await client.GetFromJsonAsync<JsonElement>($"/v1/models/{model.GetProperty("id").GetGuid()}/versions");
+        Assert.Single(versions.GetProperty("versions").EnumerateArray());
+    }
+
     [Fact]
     public async Task Auth_MalformedKey_Answers401Problem()
     {

@@ -65,31 +65,50 @@ internal sealed class RequestIntake(UnlearnDbContext db, IBackgroundJobClient jo
                 var without = found.Where(f => request.ClassLabel >= classCounts[f.DatasetId]).Select(f => f.Id).ToList();
                 return without.Count > 0 ? ([], $"Class {request.ClassLabel} does not exist for models {string.Join(", ", without)}.") : (found.Select(f => f.Id).ToList(), null);
             }
-            var holding = await DatasetsHoldingAsync(request.Kind, targets, found.Select(f => f.DatasetId).Distinct().ToList(), cancellationToken);
+            var (holding, known) = await HoldingAsync(request.Kind, targets, found.Select(f => f.DatasetId).Distinct().ToList(), cancellationToken);
             var untouched = found.Where(f => !holding.Contains(f.DatasetId)).Select(f => f.Id).ToList();
-            return untouched.Count > 0
-                ? ([], $"Models {string.Join(", ", untouched)} were not trained on any of these {request.Kind}.")
-                : (found.Select(f => f.Id).ToList(), null);
+            if (untouched.Count > 0) return ([], $"Models {string.Join(", ", untouched)} were not trained on any of these {request.Kind}.");
+            return Unknown(request.Kind, targets, known) is { } unknown ? ([], unknown) : (found.Select(f => f.Id).ToList(), null);
         }
-        var datasetsWithTargets = await DatasetsHoldingAsync(request.Kind, targets,
+        var (datasetsWithTargets, present) = await HoldingAsync(request.Kind, targets,
             await db.Datasets.Where(d => d.TenantId == request.TenantId).Select(d => d.Id).ToListAsync(cancellationToken), cancellationToken);
         var models = await tenantModels.Where(m => datasetsWithTargets.Contains(m.DatasetId)).Select(m => m.Id).ToListAsync(cancellationToken);
-        return models.Count == 0 ? ([], $"No model was trained on any of these {request.Kind}.") : (models, null);
+        if (models.Count == 0) return ([], $"No model was trained on any of these {request.Kind}.");
+        return Unknown(request.Kind, targets, present) is { } absent ? ([], absent) : (models, null);
     }
 
-    /// <summary>Datasets among <paramref name="candidates"/> whose training samples include one of the targets.</summary>
-    async Task<HashSet<Guid>> DatasetsHoldingAsync(string kind, string[] targets, List<Guid> candidates, CancellationToken cancellationToken)
+    /// <summary>
+    /// A request is all or nothing: a target in none of the models' training data is a typo or another tenant's id,
+    /// and forgetting the rest while certifying the request would mislead.
+    /// </summary>
+    static string? Unknown(string kind, string[] targets, HashSet<string> known)
+    {
+        var unknown = targets.Distinct().Where(t => !known.Contains(t)).ToList();
+        if (unknown.Count == 0) return null;
+        var named = string.Join(", ", unknown.Take(10)) + (unknown.Count > 10 ? $" and {unknown.Count - 10} more" : "");
+        return $"Not in the training data of any model in scope ({kind}): {named}.";
+    }
+
+    /// <summary>Datasets among <paramref name="candidates"/> whose training samples include one of the targets, and the targets found.</summary>
+    async Task<(HashSet<Guid> Datasets, HashSet<string> Found)> HoldingAsync(string kind, string[] targets, List<Guid> candidates, CancellationToken cancellationToken)
     {
         var train = (byte)Split.Train;
         var samples = db.DatasetSamples.AsNoTracking().Where(s => candidates.Contains(s.DatasetId) && s.Split == train);
-        var result = new HashSet<Guid>();
+        var datasets = new HashSet<Guid>();
+        var found = new HashSet<string>(StringComparer.Ordinal);
         // Chunks keep the IN lists within what both providers accept.
         foreach (var chunk in targets.Distinct().Chunk(1000))
         {
-            var query = kind == "subjects" ? samples.Where(s => s.SubjectId != null && chunk.Contains(s.SubjectId)) : samples.Where(s => s.SampleId != null && chunk.Contains(s.SampleId));
-            result.UnionWith(await query.Select(s => s.DatasetId).Distinct().ToListAsync(cancellationToken));
+            var hits = kind == "subjects"
+                ? await samples.Where(s => s.SubjectId != null && chunk.Contains(s.SubjectId)).Select(s => new { s.DatasetId, Target = s.SubjectId! }).Distinct().ToListAsync(cancellationToken)
+                : await samples.Where(s => s.SampleId != null && chunk.Contains(s.SampleId)).Select(s => new { s.DatasetId, Target = s.SampleId! }).Distinct().ToListAsync(cancellationToken);
+            foreach (var hit in hits)
+            {
+                datasets.Add(hit.DatasetId);
+                found.Add(hit.Target);
+            }
         }
-        return result;
+        return (datasets, found);
     }
 
     /// <summary>For recovery: a request left in "received" by a crash between its two phases.</summary>

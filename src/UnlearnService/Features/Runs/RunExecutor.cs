@@ -151,7 +151,7 @@ internal sealed class RunExecutor(
     {
         var device = TorchRuntime.ResolveDevice(deviceName);
         using var workspace = RunWorkspace.LoadAsync(db, blobs, run.BaseVersionId, device, cancellationToken).GetAwaiter().GetResult();
-        var spec = ForgetSpecAsync(db, run.Id, cancellationToken).GetAwaiter().GetResult();
+        var spec = InTrainingData(ForgetSpecAsync(db, run.Id, cancellationToken).GetAwaiter().GetResult(), workspace.Dataset);
         var forgotten = RunWorkspace.ForgottenInLineageAsync(db, run.ModelId, cancellationToken).GetAwaiter().GetResult();
         var partition = ForgetPartition.Resolve(workspace.Dataset, spec, forgotten);
         var forgetIds = partition.Forget.Select(i => workspace.Dataset.SampleIds[(int)i]).ToList();
@@ -221,6 +221,23 @@ internal sealed class RunExecutor(
         if (kind == "class") return new ForgetSpec { Class = requests[0].ClassLabel };
         var targets = requests.SelectMany(r => JsonSerializer.Deserialize<string[]>(r.TargetsJson)!).Distinct().ToList();
         return kind == "subjects" ? new ForgetSpec { SubjectIds = targets } : new ForgetSpec { SampleIds = targets };
+    }
+
+    /// <summary>
+    /// The targets this model was trained on. A request over several datasets (subjects in more than one) reaches
+    /// each model with all its targets; those in another dataset are not this model's to forget.
+    /// </summary>
+    static ForgetSpec InTrainingData(ForgetSpec spec, Dataset dataset)
+    {
+        if (spec.Class is not null) return spec;
+        var train = dataset.IndicesOf(Split.Train);
+        if (spec.SubjectIds is { } subjects)
+        {
+            var present = train.Select(i => dataset.SubjectIds[(int)i]).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            return spec with { SubjectIds = [.. subjects.Where(present.Contains)] };
+        }
+        var samples = train.Select(i => dataset.SampleIds[(int)i]).ToHashSet(StringComparer.Ordinal);
+        return spec with { SampleIds = [.. spec.SampleIds!.Where(samples.Contains)] };
     }
 
     async Task CommitAsync(UnlearnDbContext db, UnlearningRun run, Outcome outcome, string worker, CancellationToken cancellationToken)
