@@ -29,7 +29,7 @@ internal static class BenchCommand
         var data = CliOptions.Data();
         var full = new Option<bool>("--full") { Description = "Use the full 60,000-image training split (2,000 held out as validation)." };
         var width = new Option<int>("--width") { Description = "Small-CNN width.", DefaultValueFactory = _ => 16 };
-        var epochs = new Option<int>("--train-epochs") { Description = "Epochs of the original model (doubled until it memorises ≥ 99%).", DefaultValueFactory = _ => 40 };
+        var epochs = new Option<int>("--train-epochs") { Description = "Epochs of the original model (doubled, up to 4×, until it memorises ≥ 99%).", DefaultValueFactory = _ => 40 };
         var tune = new Option<bool>("--no-tune") { Description = "Skip the tuned variants." };
         var methods = new Option<string>("--methods") { Description = "Methods besides Retrain.", DefaultValueFactory = _ => "ft,ga,rl,salun,ssd" };
         var output = new Option<string>("--out") { DefaultValueFactory = _ => "BENCHMARKS.md" };
@@ -342,7 +342,8 @@ internal static class BenchCommand
             var python = Environment.GetEnvironmentVariable("UNLEARN_BENCH_PYTHON") ?? "python3";
             var info = new ProcessStartInfo(python, ["-c", script, width.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)])
             {
-                RedirectStandardOutput = true, RedirectStandardError = true,
+                // stderr stays with the console: redirected but unread, a chatty Python could fill the pipe and block.
+                RedirectStandardOutput = true,
             };
             info.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
             using var process = Process.Start(info)!;

@@ -94,6 +94,7 @@ public static class BenchmarkRunner
                 ModelState.Restore(model, start);
                 var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
                 var outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
+                if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
                 var metrics = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
                 var verdict = Verdict.Judge(before, metrics, partition.Kind, data.Dataset.ClassCount, options.Thresholds);
                 log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {outcome.Seconds:F1}s");

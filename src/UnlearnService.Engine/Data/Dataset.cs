@@ -52,6 +52,9 @@ public sealed class Dataset : IDisposable
             throw new ArgumentException($"Features have {n} samples but targets {targets.shape[0]}, ids {sampleIds.Count}, subjects {subjectIds.Count}, splits {splits.Count}.");
         if (features.dtype != ScalarType.Float32)
             throw new ArgumentException($"Features must be float32, not {features.dtype}.", nameof(features));
+        // The host copy of the data: DeviceData moves it to a device; partitions read labels from here directly.
+        if (features.device_type != DeviceType.CPU || targets.device_type != DeviceType.CPU)
+            throw new ArgumentException("A dataset's tensors live on the CPU; DeviceData copies them to a device.");
         if (task == TaskKind.Classification && targets.dtype != ScalarType.Int64)
             throw new ArgumentException($"Classification targets must be int64, not {targets.dtype}.", nameof(targets));
         if (task == TaskKind.Regression && targets.dtype != ScalarType.Float32)

@@ -66,6 +66,15 @@ public sealed record MiaReport
     /// </summary>
     public double TestMemberRate => (double)TestPredictedMembers / TestCount;
 
+    /// <summary>Test samples after the first n (those the SVM never saw) predicted member.</summary>
+    public required int HeldOutTestPredictedMembers { get; init; }
+
+    /// <summary>
+    /// Fraction of the test samples the SVM never saw (all but the first n) predicted member: an unbiased estimate
+    /// of how the attack treats non-members. When every test sample was a shadow sample, <see cref="TestMemberRate"/>.
+    /// </summary>
+    public double HeldOutTestMemberRate => TestCount > ShadowSize ? (double)HeldOutTestPredictedMembers / (TestCount - ShadowSize) : TestMemberRate;
+
     /// <summary>
     /// One-sided p-value of H1 "the member-rate on Df is higher than on T" (pooled two-proportion z-test,
     /// <see cref="ProportionTest.OneSidedGreaterPValue"/>). Small values mean Df still looks like training data.
@@ -153,6 +162,7 @@ public static class MembershipInference
             ForgetPredictedMembers = forgetMembers,
             TestCount = testCount,
             TestPredictedMembers = testMembers,
+            HeldOutTestPredictedMembers = CountTrue(predicted.AsSpan((2 * n) + forgetCount + n, testCount - n)),
             MembershipPValue = ProportionTest.OneSidedGreaterPValue(forgetMembers, forgetCount, testMembers, testCount),
             SvmIterations = svm.Iterations,
             SvmConverged = svm.Converged,

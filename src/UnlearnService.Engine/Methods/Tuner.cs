@@ -105,7 +105,11 @@ public static class Tuner
         if (partition.Kind != ForgetKind.Class && partition.Validation.Length == 0)
             throw new ArgumentException("Tuning sample or subject forgetting needs validation-split samples: non-members other than the test set.");
 
-        var (holdout, retain) = SplitRetain(job.Retain, options);
+        // H is the MIA's shadow member set and its size n also takes the first n of V as shadow non-members: keep H at
+        // most half of V, so that the attack's view of non-members (EstimateGap) comes from samples it never saw.
+        var (holdout, retain) = SplitRetain(job.Retain, partition.Validation.Length > 1
+            ? options with { MaxHoldout = Math.Min(options.MaxHoldout, partition.Validation.Length / 2) }
+            : options);
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
         var start = ModelState.Snapshot(job.Model);
         var tuningJob = new UnlearningJob
@@ -117,6 +121,18 @@ public static class Tuner
         IReadOnlyDictionary<string, Tensor>? computedImportance = null;
         try
         {
+            if (method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree && job.TrainingSetImportance is null)
+            {
+                // I_D is over all of D (ALGORITHMS.md), H included, and does not depend on α: once, for every candidate.
+                progress?.Report(new EngineProgress("importance: training set", 0));
+                computedImportance = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
+                    candidates[0].Resolve(method).BatchSize!.Value, method == UnlearningMethod.SsdLabelFree, cancellationToken: cancellationToken);
+                tuningJob = new UnlearningJob
+                {
+                    Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
+                    TrainingSetImportance = computedImportance,
+                };
+            }
             var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
             for (var i = 0; i < candidates.Count; i++)
             {
@@ -126,22 +142,12 @@ public static class Tuner
                 var candidateProgress = progress is null ? null : new Forward(p =>
                     progress.Report(new EngineProgress($"candidate {index + 1}/{candidates.Count}: {p.Phase}", (index + p.Fraction) / candidates.Count)));
                 var outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
-                if (outcome.ComputedTrainingSetImportance is { } computed)
-                {
-                    // SSD's I_D does not depend on α: compute it once for all candidates.
-                    computedImportance = computed;
-                    tuningJob = new UnlearningJob
-                    {
-                        Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-                        TrainingSetImportance = computed,
-                    };
-                }
                 var after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
                 var verdict = Verdict.Judge(before, after, partition.Kind, job.Data.Dataset.ClassCount, options.Thresholds);
                 var loss = after.RetainAccuracy is { } accuracy
                     ? before.RetainAccuracy!.Value - accuracy
                     : 100 * (after.RetainMse!.Value - before.RetainMse!.Value) / Math.Max(before.RetainMse!.Value, 1e-12);
-                results.Add(new TuneCandidate(outcome.Settings, verdict, loss, EstimateGap(before, after, partition.Kind), after, outcome.Seconds));
+                results.Add(new TuneCandidate(outcome.Settings, verdict, loss, EstimateGap(before, after, partition.Kind, partition.Validation.Length > 0), after, outcome.Seconds));
             }
         }
         finally
@@ -152,15 +158,24 @@ public static class Tuner
                 foreach (var t in computedImportance.Values) t.Dispose();
         }
 
+        var chosen = Choose(results, options.Objective);
+        return new TuneResult(method, chosen.Settings, chosen.Verdict.Passed, results, holdout.Length, partition.Validation.Length, options.Objective);
+    }
+
+    /// <summary>
+    /// The candidate to use: among those that pass, the least estimated gap (or utility loss); when none passes,
+    /// the least estimated gap (or the smallest shortfall from the thresholds).
+    /// </summary>
+    public static TuneCandidate Choose(IReadOnlyList<TuneCandidate> results, TuneObjective objective)
+    {
         var passing = results.Where(r => r.Verdict.Passed).ToList();
-        var chosen = (passing.Count > 0, options.Objective) switch
+        return (passing.Count > 0, objective) switch
         {
             (true, TuneObjective.UtilityLoss) => passing.MinBy(r => r.UtilityLoss)!,
             (true, _) => passing.MinBy(r => r.EstimatedGap)!,
             (false, TuneObjective.UtilityLoss) => results.MinBy(Shortfall)!,
             (false, _) => results.MinBy(r => r.EstimatedGap)!,
         };
-        return new TuneResult(method, chosen.Settings, passing.Count > 0, results, holdout.Length, partition.Validation.Length, options.Objective);
     }
 
     /// <summary>
@@ -169,14 +184,18 @@ public static class Tuner
     /// are measured on Df, the held-out retain slice H (as RA) and the validation split V (as TA). A retrained
     /// model keeps the original's utility on H and V; on a forgotten class it has accuracy 0 and MIA-efficacy 100;
     /// forgotten samples and subjects become data it never saw, so its Df accuracy (regression: MSE) is the
-    /// original's on V and its MIA-efficacy is the share of V that the candidate's own attack calls non-member.
+    /// original's on V and its MIA-efficacy is the share of V's unseen part that the candidate's own attack calls
+    /// non-member. Without V (<paramref name="hasValidation"/> false; class forgetting only) H stood in for V, so
+    /// the TA and MIA terms would repeat RA or pit H against itself: the gap is then over UA and RA alone.
     /// </summary>
-    public static double EstimateGap(UnlearningMetrics before, UnlearningMetrics after, ForgetKind kind)
+    public static double EstimateGap(UnlearningMetrics before, UnlearningMetrics after, ForgetKind kind, bool hasValidation = true)
     {
         var test = before.TestAccuracy ?? before.TestMse!.Value;
         var retain = before.RetainAccuracy ?? before.RetainMse!.Value;
+        if (kind == ForgetKind.Class && !hasValidation)
+            return (Math.Abs(after.ForgetAccuracy!.Value) + Math.Abs(after.RetainAccuracy!.Value - retain)) / 2;
         if (kind == ForgetKind.Class) return after.AverageGap(forget: 0, retain, test, miaEfficacy: 100);
-        return after.AverageGap(forget: test, retain, test, miaEfficacy: 100 * (1 - after.Mia.TestMemberRate));
+        return after.AverageGap(forget: test, retain, test, miaEfficacy: 100 * (1 - after.Mia.HeldOutTestMemberRate));
     }
 
     /// <summary>How far a failing candidate is from its thresholds, each criterion scaled by its threshold.</summary>

@@ -2,7 +2,8 @@ namespace UnlearnService.Evidence;
 
 /// <summary>
 /// Verifies an audit chain one event at a time, in log order, keeping only the Merkle leaf hashes (32 bytes per
-/// event), so a log of any length can be checked while it is read. The checks are <see cref="AuditChain.Verify"/>'s.
+/// event), so a log of any length can be checked while it is read. The checks are <see cref="AuditChain.Verify"/>'s;
+/// read in sequence order (as the database gives it), an event out of order shows as the sequence missing before it.
 /// </summary>
 public sealed class AuditChainVerifier
 {

@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace UnlearnService.Evidence;
 
-/// <summary>The public keys a verifier trusts, found by key id. An auditor builds one from <c>GET /v1/keys</c>.</summary>
+/// <summary>The public keys a verifier trusts, found by key id. An auditor builds one from <c>GET /v1/keys/jwks</c>.</summary>
 public sealed class KeySet : IReadOnlyCollection<VerificationKey>
 {
     private readonly Dictionary<string, VerificationKey> _keys = new(StringComparer.Ordinal);

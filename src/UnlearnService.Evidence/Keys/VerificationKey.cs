@@ -134,6 +134,6 @@ public sealed class VerificationKey
 /// <param name="Use">Use: <c>sig</c>.</param>
 public sealed record Jwk(string Kty, string Crv, string X, string Y, string Kid, string Alg, string Use);
 
-/// <summary>A JWK set (RFC 7517 §5): what <c>GET /v1/keys</c> serves.</summary>
+/// <summary>A JWK set (RFC 7517 §5): what <c>GET /v1/keys/jwks</c> serves (<c>GET /v1/keys</c> adds each key as PEM).</summary>
 /// <param name="Keys">The keys.</param>
 public sealed record JwkSet(IReadOnlyList<Jwk> Keys);

@@ -67,6 +67,10 @@ public sealed class MiaEvaluationTests
         Assert.Equal(shadowOnly.Efficacy, report.Efficacy);
         Assert.Equal(800, report.TestCount);
         Assert.NotEqual(shadowOnly.TestPredictedMembers, report.TestPredictedMembers);
+        // The unseen part is the whole set less the shadow non-members (the same SVM, so the same predictions on those).
+        Assert.Equal(report.TestPredictedMembers - shadowOnly.TestPredictedMembers, report.HeldOutTestPredictedMembers);
+        Assert.Equal((double)report.HeldOutTestPredictedMembers / 500, report.HeldOutTestMemberRate);
+        Assert.Equal(shadowOnly.TestMemberRate, shadowOnly.HeldOutTestMemberRate);
     }
 
     [Fact]

@@ -70,14 +70,15 @@ public sealed class TunerTests
         Assert.All(result.Candidates.Where(c => c.Verdict.Passed), c => Assert.True(chosen.UtilityLoss <= c.UtilityLoss));
     }
 
-    static UnlearningMetrics Metrics(double forget, double retain, double test, int forgetMembers, int testMembers) => new()
+    static UnlearningMetrics Metrics(double forget, double retain, double test, int forgetMembers, int testMembers, int? heldOutMembers = null) => new()
     {
         ForgetCount = 100, RetainCount = 1000, TestCount = 1000,
         ForgetAccuracy = forget, RetainAccuracy = retain, TestAccuracy = test,
         Mia = new MiaReport
         {
-            Efficacy = 100.0 * (100 - forgetMembers) / 100, ShadowAccuracy = 60, IsInformative = true, Assessment = "", ShadowSize = 1000,
+            Efficacy = 100.0 * (100 - forgetMembers) / 100, ShadowAccuracy = 60, IsInformative = true, Assessment = "", ShadowSize = 500,
             ForgetCount = 100, ForgetPredictedMembers = forgetMembers, TestCount = 1000, TestPredictedMembers = testMembers,
+            HeldOutTestPredictedMembers = heldOutMembers ?? testMembers / 2,
             MembershipPValue = 0.5, SvmIterations = 1, SvmConverged = true,
         },
     };
@@ -86,14 +87,18 @@ public sealed class TunerTests
     public void EstimateGap_Samples_TargetsTheOriginalUtilityAndNonMemberBehaviourOnDf()
     {
         // Original: Df 100%, H 100%, V 90%. Candidate: Df 93%, H 98%, V 89%; the attack calls 80 of 100 Df
-        // samples members (efficacy 20) and 850 of 1000 V samples (so a non-member shows efficacy 15).
+        // samples members (efficacy 20), 850 of all 1000 V samples, but only 425 of the 500 it never saw (so an
+        // unseen non-member shows efficacy 15; the 500 shadow samples it was fitted on do not count).
         var before = Metrics(100, 100, 90, forgetMembers: 99, testMembers: 850);
-        var after = Metrics(93, 98, 89, forgetMembers: 80, testMembers: 850);
+        var after = Metrics(93, 98, 89, forgetMembers: 80, testMembers: 850, heldOutMembers: 425);
+        var inSampleOnly = Metrics(93, 98, 89, forgetMembers: 80, testMembers: 850, heldOutMembers: 400);
 
         var gap = Tuner.EstimateGap(before, after, ForgetKind.Samples);
 
         // |93 − 90| + |98 − 100| + |89 − 90| + |20 − 15|, over 4.
         Assert.Equal((3 + 2 + 1 + 5) / 4.0, gap, 9);
+        // 400 of the unseen 500 → efficacy 20: the MIA term vanishes although the whole set's rate is the same.
+        Assert.Equal((3 + 2 + 1 + 0) / 4.0, Tuner.EstimateGap(before, inSampleOnly, ForgetKind.Samples), 9);
     }
 
     [Fact]
@@ -106,6 +111,41 @@ public sealed class TunerTests
 
         // |4 − 0| + |99 − 100| + |88 − 90| + |90 − 100|, over 4.
         Assert.Equal((4 + 1 + 2 + 10) / 4.0, gap, 9);
+    }
+
+    [Fact]
+    public void EstimateGap_ClassWithoutValidationSplit_IsOverUaAndRaAlone()
+    {
+        var before = Metrics(100, 100, 100, forgetMembers: 99, testMembers: 850);
+        var after = Metrics(4, 99, 99, forgetMembers: 10, testMembers: 850);
+
+        // No V: "TA" is H again and the MIA pits H against itself, so only |4 − 0| and |99 − 100| count.
+        Assert.Equal((4 + 1) / 2.0, Tuner.EstimateGap(before, after, ForgetKind.Class, hasValidation: false), 9);
+    }
+
+    static TuneCandidate Candidate(double lr, bool passed, double loss, double gap) => new(
+        new UnlearningSettings { LearningRate = lr },
+        new Verdict(passed, [new VerdictCriterion("retain_accuracy", passed ? CriterionOutcome.Pass : CriterionOutcome.Fail, loss, 2, "")], new VerdictThresholds()),
+        loss, gap, Metrics(90, 99, 89, 50, 850), 1);
+
+    [Fact]
+    public void Choose_ObjectivesDisagree_EachPicksItsOwnAmongThePassing()
+    {
+        // 0.003 is closest to retraining, 0.002 loses least utility, 0.008 would beat both but fails.
+        TuneCandidate[] candidates = [Candidate(0.002, true, loss: 0.5, gap: 3), Candidate(0.003, true, loss: 1.5, gap: 1), Candidate(0.008, false, loss: 0.1, gap: 0.5)];
+
+        Assert.Equal(0.003, Tuner.Choose(candidates, TuneObjective.EstimatedGap).Settings.LearningRate);
+        Assert.Equal(0.002, Tuner.Choose(candidates, TuneObjective.UtilityLoss).Settings.LearningRate);
+    }
+
+    [Fact]
+    public void Choose_NonePasses_LeastGapOrSmallestShortfall()
+    {
+        // Shortfall is how far each failing criterion is past its threshold: |4 − 2|/2 = 1 beats |9 − 2|/2.
+        TuneCandidate[] candidates = [Candidate(0.002, false, loss: 9, gap: 2), Candidate(0.005, false, loss: 4, gap: 6)];
+
+        Assert.Equal(0.002, Tuner.Choose(candidates, TuneObjective.EstimatedGap).Settings.LearningRate);
+        Assert.Equal(0.005, Tuner.Choose(candidates, TuneObjective.UtilityLoss).Settings.LearningRate);
     }
 
     [Fact]
