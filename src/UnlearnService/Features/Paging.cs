@@ -9,9 +9,12 @@ internal static class Paging
 {
     public const int MaxPageSize = 200;
 
-    /// <summary>Checks page (1-based) and pageSize (1..200); returns an error message or null.</summary>
+    /// <summary>The last page anyone may ask for: (page − 1) × pageSize must stay a valid row offset.</summary>
+    public const int MaxPage = 1_000_000;
+
+    /// <summary>Checks page (1..1,000,000) and pageSize (1..200); returns an error message or null.</summary>
     public static string? Invalid(int page, int pageSize) =>
-        page < 1 ? "page must be at least 1." : pageSize is < 1 or > MaxPageSize ? $"pageSize must be between 1 and {MaxPageSize}." : null;
+        page is < 1 or > MaxPage ? $"page must be between 1 and {MaxPage}." : pageSize is < 1 or > MaxPageSize ? $"pageSize must be between 1 and {MaxPageSize}." : null;
 
     public static async Task<Page<TOut>> ToPageAsync<TIn, TOut>(this IQueryable<TIn> query, int page, int pageSize, Func<TIn, TOut> map, CancellationToken cancellationToken)
     {

@@ -182,6 +182,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
     [InlineData("/v1/deletion-requests?pageSize=100000")]
     [InlineData("/v1/deletion-requests?status=bogus")]
     [InlineData("/v1/datasets?page=0")]
+    [InlineData("/v1/datasets?page=2147483647&pageSize=200")]
     [InlineData("/v1/audit?pageSize=-1")]
     public async Task List_BadQuery_Answers400Problem(string path)
     {

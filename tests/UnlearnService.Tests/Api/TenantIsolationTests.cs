@@ -31,7 +31,7 @@ public sealed class IsolationFixture : IAsyncLifetime
         DatasetId = (await (await ApiCalls.UploadFashionAsync(owner, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         ModelId = (await (await ApiCalls.RegisterModelAsync(owner, DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4))).EnsureSuccessStatusCode()
             .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
-        // A request that stays pending long enough: a long batch window would delay it, so cancel it right away instead.
+        // The owner's request runs in the background; the tests only read it, and other tenants' cancels must miss it.
         var request = await (await owner.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-1" }, method = "ssd" })).EnsureSuccessStatusCode()
             .Content.ReadFromJsonAsync<JsonElement>();
         RequestId = request.GetProperty("id").GetGuid();

@@ -123,7 +123,7 @@ internal static class ModelEndpoints
                 throw;
             }
             // SSD's training-set importance is per version: computing it now keeps every later request fast.
-            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(versionId, CancellationToken.None));
+            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(versionId, null, CancellationToken.None));
             return TypedResults.Created($"/v1/models/{modelId}", ModelResponse.From(model, version));
         }
     }

@@ -2,7 +2,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Hangfire;
+using Hangfire.Server;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using TorchSharp;
 using UnlearnService.Data;
 using UnlearnService.Engine.Data;
@@ -14,6 +16,7 @@ using UnlearnService.Features.Certificates;
 using UnlearnService.Features.Datasets;
 using UnlearnService.Features.Models;
 using UnlearnService.Features.Requests;
+using UnlearnService.Hosting;
 using UnlearnService.Jobs;
 using UnlearnService.Storage;
 using static TorchSharp.torch;
@@ -24,18 +27,20 @@ namespace UnlearnService.Features.Runs;
 /// SSD's importance over the training set of a model version. It does not depend on any request, so it is
 /// computed once when the version appears and every SSD request then costs one pass over its forget set.
 /// </summary>
-internal sealed class ImportanceJob(UnlearnDbContext db, BlobStore blobs, ILogger<ImportanceJob> logger)
+internal sealed class ImportanceJob(UnlearnDbContext db, BlobStore blobs, IOptions<WorkerOptions> workers, ILogger<ImportanceJob> logger)
 {
     [Queue(JobsSetup.GpuQueue)]
     [AutomaticRetry(Attempts = 2)]
-    public async Task ComputeAsync(Guid versionId, CancellationToken cancellationToken)
+    public async Task ComputeAsync(Guid versionId, PerformContext? context, CancellationToken cancellationToken)
     {
+        // On the worker's own device, like a run (one device per worker process).
+        var device = JobsSetup.DeviceOfServer(context?.ServerId ?? "") ?? workers.Value.Devices.FirstOrDefault() ?? "auto";
         var version = await db.ModelVersions.AsNoTracking().SingleOrDefaultAsync(v => v.Id == versionId, cancellationToken);
         if (version is null || version.ImportanceBlobPath is not null) return;
         var forgotten = await RunWorkspace.ForgottenInLineageAsync(db, version.ModelId, cancellationToken);
         var stored = await Task.Run(async () =>
         {
-            using var workspace = await RunWorkspace.LoadAsync(db, blobs, versionId, TorchRuntime.ResolveDevice("auto"), cancellationToken);
+            using var workspace = await RunWorkspace.LoadAsync(db, blobs, versionId, TorchRuntime.ResolveDevice(device), cancellationToken);
             var training = Enumerable.Range(0, workspace.Dataset.Count)
                 .Where(i => workspace.Dataset.Splits[i] == Split.Train && !forgotten.Contains(workspace.Dataset.SampleIds[i]))
                 .Select(i => (long)i).ToList();
@@ -144,7 +149,7 @@ internal sealed class PipelineRecovery(IServiceProvider services, IBackgroundJob
             var models = await db.RequestModels.Where(m => m.RunId == null && m.Status == RequestStatus.Queued).Select(m => m.ModelId).Distinct().ToListAsync(cancellationToken);
             foreach (var id in models) jobs.Enqueue<RunPlanner>(p => p.PlanAsync(id, CancellationToken.None));
             var versions = await db.ModelVersions.Where(v => v.Status == VersionStatus.Current && v.ImportanceBlobPath == null).Select(v => v.Id).ToListAsync(cancellationToken);
-            foreach (var id in versions) jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(id, CancellationToken.None));
+            foreach (var id in versions) jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(id, null, CancellationToken.None));
             var uncertified = await db.DeletionRequests
                 .Where(r => r.Status == RequestStatus.Completed && db.RequestModels.Any(l => l.RequestId == r.Id && l.Status == RequestStatus.Completed
                     && !db.Certificates.Any(c => c.RequestId == r.Id && c.ModelId == l.ModelId)))

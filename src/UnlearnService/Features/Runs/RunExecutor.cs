@@ -389,7 +389,7 @@ internal sealed class RunExecutor(
     {
         var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId, cancellationToken);
         if (run.OutputVersionId is { } version)
-            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(version, CancellationToken.None));
+            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(version, null, CancellationToken.None));
         var model = await db.Models.AsNoTracking().SingleAsync(m => m.Id == run.ModelId, cancellationToken);
         jobs.Enqueue<PurgeJob>(p => p.PurgeAsync(model.DatasetId, CancellationToken.None));
         jobs.Enqueue<RunPlanner>(p => p.PlanAsync(run.ModelId, CancellationToken.None));

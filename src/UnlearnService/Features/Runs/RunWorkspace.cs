@@ -44,11 +44,21 @@ internal sealed class RunWorkspace : IDisposable
         Dataset dataset;
         await using (var stream = blobs.OpenRead(datasetRecord.BlobPath))
             dataset = DatasetBlob.Read(stream, datasetRecord.ClassCount);
-        LoadedModel loaded;
-        await using (var stream = blobs.OpenRead(version.BlobPath))
-            loaded = ModelArchive.Load(stream, spec);
-        loaded.Model.to(device);
-        return new RunWorkspace(model, version, datasetRecord, dataset, loaded, new DeviceData(dataset, device), recipe);
+        LoadedModel? loaded = null;
+        try
+        {
+            await using (var stream = blobs.OpenRead(version.BlobPath))
+                loaded = ModelArchive.Load(stream, spec);
+            // Either step can fail (a device out of memory): what was loaded so far must not outlive the attempt.
+            loaded.Model.to(device);
+            return new RunWorkspace(model, version, datasetRecord, dataset, loaded, new DeviceData(dataset, device), recipe);
+        }
+        catch
+        {
+            loaded?.Dispose();
+            dataset.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Sample ids this model's earlier completed runs forgot: never part of a later retain set.</summary>

@@ -87,9 +87,18 @@ internal static class TenantEndpoints
 
     static async Task<Results<Created<TenantResponse>, ProblemHttpResult>> CreateTenant(CreateTenantBody body, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
-        if (await db.Tenants.AnyAsync(t => t.Name == body.Name, cancellationToken))
-            return TypedResults.Problem(title: "Conflict", detail: $"A tenant named '{body.Name}' exists.", statusCode: StatusCodes.Status409Conflict);
-        var tenant = await ApiKeyIssuer.EnsureTenantAsync(db, body.Name, Caller.From(user).Actor, cancellationToken);
+        var exists = TypedResults.Problem(title: "Conflict", detail: $"A tenant named '{body.Name}' exists.", statusCode: StatusCodes.Status409Conflict);
+        if (await db.Tenants.AnyAsync(t => t.Name == body.Name, cancellationToken)) return exists;
+        Tenant tenant;
+        try
+        {
+            tenant = await ApiKeyIssuer.EnsureTenantAsync(db, body.Name, Caller.From(user).Actor, cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // Created by a concurrent call between the check and the insert (the unique name index decided).
+            return exists;
+        }
         return TypedResults.Created($"/v1/admin/tenants/{tenant.Id}", new TenantResponse(tenant.Id, tenant.Name, tenant.CreatedAt));
     }
 
