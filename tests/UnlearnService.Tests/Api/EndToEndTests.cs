@@ -72,6 +72,10 @@ public sealed class EndToEndTests
         var after = await PollAsync(async () => await client.GetFromJsonAsync<JsonElement>($"/v1/datasets/{datasetId}"),
             d => d.GetProperty("forgottenCount").GetInt32() == 40);
         Assert.Equal(40, after.GetProperty("forgottenCount").GetInt32());
+        // Both subjects are gone from the data, so the request keeps only their salted hashes.
+        var purgedTargets = (await client.GetFromJsonAsync<JsonElement>(location)).GetProperty("targets").EnumerateArray().Select(t => t.GetString()!).ToList();
+        Assert.Equal(2, purgedTargets.Count);
+        Assert.All(purgedTargets, t => Assert.Matches("^sha256:[0-9a-f]{64}$", t));
         var audit = await client.GetFromJsonAsync<JsonElement>("/v1/audit?pageSize=200");
         var actions = audit.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("action").GetString()).ToList();
         Assert.Contains("request.received", actions);

@@ -63,7 +63,8 @@ internal sealed class ImportanceJob(UnlearnDbContext db, BlobStore blobs, IOptio
 /// <summary>
 /// Deletes forgotten samples' features from the service's dataset storage once every model trained on the
 /// dataset has forgotten them (until then a model that still holds them may need them to unlearn). Their ids are
-/// replaced by salted hashes, in the sample index and in the runs' records: the evidence stays, the data goes.
+/// replaced by salted hashes, in the sample index, in the runs' records and in the completed requests' targets
+/// (a subject's id once none of its samples is left): the evidence stays, the data goes.
 /// </summary>
 internal sealed class PurgeJob(UnlearnDbContext db, BlobStore blobs, ILogger<PurgeJob> logger)
 {
@@ -104,6 +105,10 @@ internal sealed class PurgeJob(UnlearnDbContext db, BlobStore blobs, ILogger<Pur
 
         var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
         var now = DateTimeOffset.UtcNow;
+        var purgedIds = targets.Select(t => t.SampleId!).ToHashSet(StringComparer.Ordinal);
+        var subjectsLeft = samples.Where(s => !purgedIds.Contains(s.SampleId!) && s.SubjectId != null).Select(s => s.SubjectId!).ToHashSet(StringComparer.Ordinal);
+        var subjectHashes = targets.Where(t => t.SubjectId != null && !subjectsLeft.Contains(t.SubjectId)).Select(t => t.SubjectId!).Distinct()
+            .ToDictionary(s => s, s => $"sha256:{Convert.ToHexStringLower(SHA256.HashData([.. dataset.Salt, .. Encoding.UTF8.GetBytes("subject\0" + s)]))}", StringComparer.Ordinal);
         foreach (var sample in targets)
         {
             var hash = SHA256.HashData([.. dataset.Salt, .. Encoding.UTF8.GetBytes(sample.SampleId!)]);
@@ -117,6 +122,15 @@ internal sealed class PurgeJob(UnlearnDbContext db, BlobStore blobs, ILogger<Pur
         {
             var ids = JsonSerializer.Deserialize<string[]>(run.ForgetSampleIdsJson!)!;
             run.ForgetSampleIdsJson = JsonSerializer.Serialize(ids.Select(id => hashes.GetValueOrDefault(id, id)));
+        }
+        var completed = db.RequestModels.Where(m => models.Contains(m.ModelId) && m.Status == RequestStatus.Completed).Select(m => m.RequestId);
+        // Only finished requests: a request's other models may still be waiting for a run that reads its targets.
+        foreach (var request in await db.DeletionRequests.Where(r => completed.Contains(r.Id) && r.Status == RequestStatus.Completed && r.Kind != "class")
+                     .ToListAsync(cancellationToken))
+        {
+            var ids = JsonSerializer.Deserialize<string[]>(request.TargetsJson)!;
+            var replaced = ids.Select(id => (request.Kind == "subjects" ? subjectHashes : hashes).GetValueOrDefault(id, id)).ToArray();
+            if (!replaced.SequenceEqual(ids)) request.TargetsJson = JsonSerializer.Serialize(replaced);
         }
         dataset.BlobPath = stored.Path;
         dataset.Sha256 = stored.Sha256;
