@@ -15,7 +15,11 @@ public sealed class BadInputFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Service = await RunningService.StartAsync(postgres: false, new Dictionary<string, string> { ["Limits:MaxDatasetUploadBytes"] = "3000000" });
+        Service = await RunningService.StartAsync(postgres: false, new Dictionary<string, string>
+        {
+            ["Limits:MaxDatasetUploadBytes"] = "3000000",
+            ["Webhooks:AllowPrivateNetworks"] = "false", // the default, which the test fixture otherwise relaxes
+        });
         using var client = Service.Admin();
         DatasetId = (await (await ApiCalls.UploadFashionAsync(client, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
@@ -227,6 +231,22 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         Assert.Equal("rejected", stored.GetProperty("status").GetString());
         var versions = await client.GetFromJsonAsync<JsonElement>($"/v1/models/{model.GetProperty("id").GetGuid()}/versions");
         Assert.Single(versions.GetProperty("versions").EnumerateArray());
+    }
+
+    [Theory]
+    [InlineData("http://169.254.169.254/latest/meta-data/", "non-public address")]
+    [InlineData("http://localhost:5080/v1/admin/tenants", "loopback")]
+    [InlineData("ftp://example.com/", "absolute http or https")]
+    public async Task CreateWebhook_NonPublicOrOddTarget_Answers400ProblemAndStoresNothing(string url, string detail)
+    {
+        using var client = fixture.Service.Admin();
+
+        var response = await client.PostAsJsonAsync("/v1/webhooks", new { url });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains(detail, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.DoesNotContain(url, await client.GetStringAsync("/v1/webhooks"), StringComparison.Ordinal);
     }
 
     [Fact]

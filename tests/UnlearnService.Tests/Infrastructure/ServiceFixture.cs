@@ -22,6 +22,8 @@ public sealed class RunningService : IAsyncDisposable
     {
         ["Pipeline:BatchWindow"] = "00:00:00",
         ["Pipeline:StaleRunAfter"] = "00:00:06",
+        // Test receivers listen on loopback.
+        ["Webhooks:AllowPrivateNetworks"] = "true",
     };
 
     /// <summary>Starts the service; on PostgreSQL runs `migrate` and `create-key` first, like an operator.</summary>

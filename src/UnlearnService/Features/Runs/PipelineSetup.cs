@@ -20,7 +20,9 @@ internal static class PipelineSetup
         builder.Services.AddScoped<WebhookSender>();
         builder.Services.AddScoped<Audit.AuditCheckpointer>();
         builder.Services.AddScoped<Certificates.CertificateJob>();
-        builder.Services.AddHttpClient("webhooks", client => client.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section);
+        builder.Services.AddHttpClient("webhooks", client => client.Timeout = TimeSpan.FromSeconds(10))
+            .ConfigurePrimaryHttpMessageHandler(services => WebhookTargets.Handler(services.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookOptions>>().Value.AllowPrivateNetworks));
         var role = builder.Configuration[$"{ServiceOptions.Section}:Role"];
         if (!string.Equals(role, nameof(ServiceRole.Api), StringComparison.OrdinalIgnoreCase))
             builder.Services.AddHostedService<PipelineRecovery>();

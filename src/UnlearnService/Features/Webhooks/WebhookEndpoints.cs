@@ -6,6 +6,7 @@ using System.Text.Json;
 using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using UnlearnService.Data;
 using UnlearnService.Features.Audit;
 using UnlearnService.Features.Requests;
@@ -35,11 +36,14 @@ internal static class WebhookEndpoints
         return app;
     }
 
-    static async Task<Results<Created<WebhookResponse>, ValidationProblem>> Create(CreateWebhookBody body, UnlearnDbContext db, ClaimsPrincipal user, CancellationToken cancellationToken)
+    static async Task<Results<Created<WebhookResponse>, ValidationProblem>> Create(CreateWebhookBody body, UnlearnDbContext db, IOptions<WebhookOptions> options,
+        ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
         if (!Uri.TryCreate(body.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["url"] = ["url must be an absolute http or https URL."] });
+        if (WebhookTargets.Refusal(url, options.Value.AllowPrivateNetworks) is { } refusal)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["url"] = [refusal] });
         var events = body.Events is { Length: > 0 } ? body.Events.Distinct().ToArray() : WebhookEvents.All;
         var unknown = events.Except(WebhookEvents.All).ToList();
         if (unknown.Count > 0)
