@@ -25,7 +25,6 @@ function request()
 end
 
 function done(summary, latency, requests)
-  local accepted = summary.requests - summary.errors.status
   io.write(string.format("RESULT submissions_per_second=%.1f p50_ms=%.1f p99_ms=%.1f requests=%d non_2xx=%d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.requests, summary.errors.status))

@@ -30,7 +30,16 @@ key=$($service create-key --tenant load --scopes admin | tail -n 1)
 $service >"$work/service.log" 2>&1 &
 service_pid=$!
 trap 'kill $service_pid 2>/dev/null; stop_throwaway_postgres; rm -rf "$work"' EXIT
-for _ in $(seq 1 120); do curl -sf http://127.0.0.1:5099/health/ready >/dev/null && break; sleep 1; done
+# Polls "$@" every $1 seconds for at most $2 seconds; fails with a message naming what never happened.
+wait_for() {
+  local every=$1 limit=$2 what=$3; shift 3
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    if [ $SECONDS -ge $deadline ]; then echo "loadtest: gave up after ${limit}s waiting for $what" >&2; tail -n 20 "$work/service.log" >&2; exit 1; fi
+    sleep "$every"
+  done
+}
+wait_for 1 120 "the service to be ready" curl -sf http://127.0.0.1:5099/health/ready -o /dev/null
 auth="Authorization: Bearer $key"
 fashion=$(dirname "$(dpkg -L dataset-fashion-mnist | grep '/train-images-idx3-ubyte.gz$')")
 
@@ -43,10 +52,18 @@ dotnet src/UnlearnService.Cli/bin/Release/net10.0/unlearn.dll train --data fashi
 model=$(curl -sf -H "$auth" -F name=cnn -F dataset_id="$dataset" -F weights=@"$work/m.safetensors" http://127.0.0.1:5099/v1/models \
   | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
 # Wait while the worker pre-computes SSD's importance for the current version: an idle system, as the measure says.
-wait_idle() {
+importance_cached() {
   # The current version is the last of the lineage.
-  until curl -sf -H "$auth" "http://127.0.0.1:5099/v1/models/$model/versions" | grep -o '"importanceCached":[a-z]*' | tail -n 1 | grep -q true; do sleep 0.5; done
+  curl -sf -H "$auth" "http://127.0.0.1:5099/v1/models/$model/versions" | grep -o '"importanceCached":[a-z]*' | tail -n 1 | grep -q true
 }
+picked_up() {
+  # Running, or already past it: a run can finish between two polls.
+  curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '"runStatus":"\(running\|completed\|needs_retraining\|failed\|cancelled\)"'
+}
+finished() {
+  curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '^{[^[]*"status":"\(completed\|failed\|needs_retraining\|cancelled\|rejected\)"'
+}
+wait_idle() { wait_for 0.5 600 "SSD's importance of the current version" importance_cached; }
 
 echo "Time from submission to a worker picking the run up (idle system):"
 for i in 1 2 3; do
@@ -54,10 +71,10 @@ for i in 1 2 3; do
   start=$(date +%s.%N)
   location=$(curl -sf -D - -o /dev/null -H "$auth" -H 'Content-Type: application/json' \
     -d "{\"subjectIds\":[\"subject-$i\"],\"method\":\"ssd\"}" http://127.0.0.1:5099/v1/deletion-requests | tr -d '\r' | sed -n 's/^Location: //Ip')
-  while ! curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '"runStatus":"\(running\|completed\)"'; do sleep 0.05; done
+  wait_for 0.05 300 "a worker to pick up request $i" picked_up
   echo "  sample $i: $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - s }') s"
   # Let the run finish (whatever its verdict) before the next sample.
-  until curl -sf -H "$auth" "http://127.0.0.1:5099$location" | grep -q '^{[^[]*"status":"\(completed\|failed\|needs_retraining\|cancelled\)"'; do sleep 0.2; done
+  wait_for 0.2 600 "request $i to finish" finished
 done
 
 echo "wrk: $connections connections, 2 threads, $duration"

@@ -22,5 +22,16 @@ REVOKE UPDATE, DELETE, TRUNCATE ON "__EFMigrationsHistory" FROM unlearn_service;
 REVOKE INSERT ON "__EFMigrationsHistory" FROM unlearn_service;
 
 -- Hangfire keeps its job storage in its own schema and creates or upgrades its tables at start-up: let the service
--- role own that schema (and nothing else).
-CREATE SCHEMA IF NOT EXISTS hangfire AUTHORIZATION unlearn_service;
+-- role own that schema and what is in it (and nothing else). The owner's own commands (migrate, create-key) may have
+-- created it already, so ownership is handed over, not just requested at creation.
+CREATE SCHEMA IF NOT EXISTS hangfire;
+ALTER SCHEMA hangfire OWNER TO unlearn_service;
+DO $$
+DECLARE t record;
+BEGIN
+    FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'hangfire' LOOP
+        -- Serial columns' sequences follow their table.
+        EXECUTE format('ALTER TABLE hangfire.%I OWNER TO unlearn_service', t.tablename);
+    END LOOP;
+END
+$$;

@@ -69,6 +69,8 @@ internal static class ForgetCommand
     static int Run(ParseResult result, Option<string> data, Option<string> methodOption, bool tune, string? output, string? jsonPath)
     {
         UnlearningMethodNames.TryParse(result.GetValue(methodOption), out var method);
+        if (!tune && result.GetResult(Objective) is { Implicit: false })
+            throw new ArgumentException("--objective chooses among tuning candidates: use it with --tune (or `unlearn tune`).");
         var device = CliOptions.DeviceOf(result);
         var spec = ForgetSpecOf(result);
         using var dataset = CliOptions.DataSourceOf(result, data).Load();

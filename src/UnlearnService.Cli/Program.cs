@@ -15,9 +15,12 @@ try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is ArgumentException or IOException or UnlearnService.Engine.Models.ModelFormatException
-    or UnlearnService.Engine.Formats.SafeTensorsFormatException or UnlearnService.Engine.Data.DatasetFormatException)
+catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or UnlearnService.Engine.Models.ModelFormatException
+    or UnlearnService.Engine.Formats.SafeTensorsFormatException or UnlearnService.Engine.Data.DatasetFormatException
+    or System.Text.Json.JsonException or System.Runtime.InteropServices.ExternalException)
 {
-    Console.Error.WriteLine($"error: {e.Message}");
-    return 1;
+    // ExternalException: libtorch refused something (a TorchScript model that fails on the data, a device that is not there).
+    Console.Error.WriteLine($"error: {e.Message.Split('\n')[0]}");
+    // verify and report answer 0 valid, 1 invalid, 2 unusable input: an error here means the input was unusable.
+    return args.FirstOrDefault() is "verify" or "report" ? 2 : 1;
 }

@@ -113,8 +113,8 @@ public sealed record UnlearningSettings
         var sgd = new UnlearningSettings { Seed = Seed, Momentum = Momentum ?? 0.9, WeightDecay = WeightDecay ?? 5e-4 };
         var resolved = method switch
         {
-            UnlearningMethod.SalUn => sgd with { Epochs = Epochs ?? 10, LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256, MaskRatio = MaskRatio ?? 0.5 },
-            UnlearningMethod.RandomLabel => sgd with { Epochs = Epochs ?? 10, LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256 },
+            UnlearningMethod.SalUn => sgd with { Epochs = Epochs ?? RandomLabelEpochs(recipe), LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256, MaskRatio = MaskRatio ?? 0.5 },
+            UnlearningMethod.RandomLabel => sgd with { Epochs = Epochs ?? RandomLabelEpochs(recipe), LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256 },
             UnlearningMethod.FineTune => sgd with { Epochs = Epochs ?? 10, LearningRate = LearningRate ?? 0.01, BatchSize = BatchSize ?? 256 },
             UnlearningMethod.GradientAscent => sgd with { Epochs = Epochs ?? 5, LearningRate = LearningRate ?? 1e-4, BatchSize = BatchSize ?? 256 },
             // Unlearn-Sparse's ℓ1 default; the penalty decays linearly to zero over the epochs.
@@ -134,6 +134,15 @@ public sealed record UnlearningSettings
         resolved.Validate();
         return resolved;
     }
+
+    /// <summary>
+    /// SalUn's and RL's epochs: the reference's 10 (CIFAR-10, where retraining takes far more), but at most 15% of
+    /// the epochs the model itself was trained with when its recipe is known. ALGORITHMS.md: on small data fewer
+    /// epochs suffice. Each epoch passes over all of D, so 10 epochs against a 40-epoch recipe would cost over a
+    /// quarter of retraining, which is what unlearning is meant to avoid.
+    /// </summary>
+    public static int RandomLabelEpochs(TrainingOptions? recipe) =>
+        recipe is null ? 10 : Math.Clamp((int)Math.Round(0.15 * recipe.Epochs), 1, 10);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first impossible value.</summary>
     public void Validate()

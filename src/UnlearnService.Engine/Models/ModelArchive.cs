@@ -19,9 +19,7 @@ public static class ModelArchive
     public static LoadedModel Load(Stream stream, ModelSpec spec)
     {
         if (!IsTorchScript(spec)) return ModelFile.Load(stream, spec);
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return new LoadedModel(TorchScriptModel.Load(buffer.ToArray()), spec, null, new Dictionary<string, string>());
+        return new LoadedModel(TorchScriptModel.Load(stream), spec, null, new Dictionary<string, string>());
     }
 
     /// <summary>Writes the model in its own kind: TorchScript back as TorchScript, zoo models as safetensors with their spec.</summary>

@@ -20,11 +20,19 @@ public sealed class TorchScriptModel : nn.Module<Tensor, Tensor>
     /// <exception cref="ModelFormatException">The bytes are not a loadable TorchScript archive.</exception>
     public static TorchScriptModel Load(byte[] archive)
     {
+        using var stream = new MemoryStream(archive, writable: false);
+        return Load(stream);
+    }
+
+    /// <summary>Loads a TorchScript archive from a stream, through a temporary file (libtorch reads files), never whole in memory.</summary>
+    /// <exception cref="ModelFormatException">The stream is not a loadable TorchScript archive.</exception>
+    public static TorchScriptModel Load(Stream archive)
+    {
         Runtime.TorchRuntime.Initialize();
         var path = Path.GetTempFileName();
         try
         {
-            File.WriteAllBytes(path, archive);
+            using (var file = File.Create(path)) archive.CopyTo(file);
             return new TorchScriptModel(torch.jit.load<Tensor, Tensor>(path));
         }
         catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or InvalidOperationException or ArgumentException)

@@ -250,6 +250,21 @@ public sealed class UnlearnerTests
         Assert.Equal((10, 0.01), (ft.Epochs, ft.LearningRate));
     }
 
+    [Theory]
+    [InlineData(null, 10)]
+    [InlineData(200, 10)]
+    [InlineData(40, 6)]
+    [InlineData(10, 2)]
+    [InlineData(2, 1)]
+    public void Resolve_RandomLabelEpochs_AtMost15PercentOfTheOriginalTraining(int? recipeEpochs, int expected)
+    {
+        var recipe = recipeEpochs is { } e ? new TrainingOptions { Epochs = e } : null;
+        Assert.Equal(expected, new UnlearningSettings().Resolve(UnlearningMethod.SalUn, recipe).Epochs);
+        Assert.Equal(expected, new UnlearningSettings().Resolve(UnlearningMethod.RandomLabel, recipe).Epochs);
+        // Given epochs always win.
+        Assert.Equal(3, new UnlearningSettings { Epochs = 3 }.Resolve(UnlearningMethod.SalUn, recipe).Epochs);
+    }
+
     [Fact]
     public void Run_Cancelled_ThrowsBetweenSteps()
     {

@@ -76,7 +76,7 @@ internal static class RequestEndpoints
         return app;
     }
 
-    static async Task<IResult> Create(CreateDeletionRequestBody body, HttpRequest http, UnlearnDbContext db, RequestIntake intake,
+    static async Task<IResult> Create(CreateDeletionRequestBody body, HttpRequest http, UnlearnDbContext db, RequestIntake intake, IBackgroundJobClient jobs,
         IOptions<PipelineOptions> pipeline, IOptions<LimitsOptions> limits, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
@@ -113,7 +113,18 @@ internal static class RequestEndpoints
                 ?? throw new ProblemException(StatusCodes.Status409Conflict, "A request with this Idempotency-Key is being processed; retry shortly.");
         }
         // Phase 2: resolve the models and queue the work (re-run by recovery if this process dies now).
-        await intake.ValidateAsync(request.Id, caller.Actor, cancellationToken);
+        try
+        {
+            await intake.ValidateAsync(request.Id, caller.Actor, cancellationToken);
+        }
+        catch
+        {
+            // The receipt is committed: finish it in the background, so that a retry with the same key gets the
+            // outcome within a minute instead of 409 until some worker restarts.
+            var id = request.Id;
+            jobs.Schedule<RequestIntake>(i => i.ValidateJobAsync(id, CancellationToken.None), TimeSpan.FromSeconds(30));
+            throw;
+        }
         db.ChangeTracker.Clear();
         return await Respond(db, request.Id, cancellationToken);
     }
