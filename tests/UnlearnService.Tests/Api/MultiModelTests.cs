@@ -28,7 +28,7 @@ public sealed class MultiModelTests
 
         Assert.True(done.GetProperty("status").GetString() is "completed" or "needs_retraining", done.ToString());
         var models = done.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("modelId").GetGuid());
-        Assert.Equal([onTens, onTwenties], models.Keys.Order());
+        Assert.Equal(new[] { onTens, onTwenties }.Order(), models.Keys.Order());
         // Each model's run forgot only what its own dataset holds of the two subjects: 20 samples either way.
         Assert.Equal(20, models[onTwenties].GetProperty("forgetCount").GetInt32());
         Assert.Equal(20, models[onTens].GetProperty("forgetCount").GetInt32());
