@@ -112,11 +112,6 @@ public static class Tuner
             : options);
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
         var start = ModelState.Snapshot(job.Model);
-        var tuningJob = new UnlearningJob
-        {
-            Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-            TrainingSetImportance = job.TrainingSetImportance,
-        };
         var results = new List<TuneCandidate>();
         IReadOnlyDictionary<string, Tensor>? computedImportance = null;
         try
@@ -127,12 +122,12 @@ public static class Tuner
                 progress?.Report(new EngineProgress("importance: training set", 0));
                 computedImportance = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
                     candidates[0].Resolve(method).BatchSize!.Value, method == UnlearningMethod.SsdLabelFree, cancellationToken: cancellationToken);
-                tuningJob = new UnlearningJob
-                {
-                    Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-                    TrainingSetImportance = computedImportance,
-                };
             }
+            var tuningJob = new UnlearningJob
+            {
+                Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
+                TrainingSetImportance = job.TrainingSetImportance ?? computedImportance,
+            };
             var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
             for (var i = 0; i < candidates.Count; i++)
             {

@@ -21,9 +21,7 @@ public sealed class RestrictedRoleTests
             ["Database:Provider"] = "postgres",
             ["Database:ConnectionString"] = database.ConnectionString,
         };
-        Assert.Equal(0, (await ServiceProcess.RunToExitAsync(owner, ["migrate"])).ExitCode);
-        var created = await ServiceProcess.RunToExitAsync(owner, ["create-key", "--tenant", "acme", "--scopes", "admin,operator"]);
-        var key = created.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("uk_", StringComparison.Ordinal));
+        var key = await RunningService.MigrateAndCreateKeyAsync(owner);
         await using (var connection = new NpgsqlConnection(database.ConnectionString))
         {
             await connection.OpenAsync();

@@ -19,9 +19,7 @@ public sealed class WorkerCrashTests
             // What is tested is the takeover, not the verdict: SalUn drops this small model's TA by about 4 points.
             ["Pipeline:MaxUtilityDropPoints"] = "8",
         };
-        Assert.Equal(0, (await ServiceProcess.RunToExitAsync(settings, ["migrate"])).ExitCode);
-        var created = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin,operator"]);
-        var key = created.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("uk_", StringComparison.Ordinal));
+        var key = await RunningService.MigrateAndCreateKeyAsync(settings);
 
         string location;
         Guid modelId;

@@ -38,16 +38,22 @@ public sealed class RunningService : IAsyncDisposable
             database = await PostgresDatabase.CreateAsync();
             settings["Database:Provider"] = "postgres";
             settings["Database:ConnectionString"] = database.ConnectionString;
-            var migrate = await ServiceProcess.RunToExitAsync(settings, ["migrate"]);
-            if (migrate.ExitCode != 0) throw new InvalidOperationException(migrate.Output);
-            var create = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin,operator"]);
-            if (create.ExitCode != 0) throw new InvalidOperationException(create.Output);
-            key = create.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("uk_", StringComparison.Ordinal));
+            key = await MigrateAndCreateKeyAsync(settings);
         }
         var process = ServiceProcess.Start(settings, dataDirectory: dataDirectory);
         await process.WaitUntilReadyAsync();
         key ??= (await File.ReadAllTextAsync(Path.Combine(process.DataDirectory, "admin-api-key"))).Trim();
         return new RunningService(process, database, key);
+    }
+
+    /// <summary>What an operator does on a new PostgreSQL install: `migrate`, then `create-key` for an operator; returns the key.</summary>
+    public static async Task<string> MigrateAndCreateKeyAsync(IReadOnlyDictionary<string, string> settings)
+    {
+        var migrate = await ServiceProcess.RunToExitAsync(settings, ["migrate"]);
+        if (migrate.ExitCode != 0) throw new InvalidOperationException(migrate.Output);
+        var create = await ServiceProcess.RunToExitAsync(settings, ["create-key", "--tenant", "acme", "--scopes", "admin,operator"]);
+        if (create.ExitCode != 0) throw new InvalidOperationException(create.Output);
+        return create.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("uk_", StringComparison.Ordinal));
     }
 
     public HttpClient Client(string? key = null)

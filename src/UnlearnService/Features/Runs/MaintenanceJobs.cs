@@ -103,15 +103,16 @@ internal sealed class PurgeJob(UnlearnDbContext db, BlobStore blobs, ILogger<Pur
                     stream => { DatasetBlob.Write(stream, kept); return Task.CompletedTask; }, cancellationToken);
         }, cancellationToken);
 
+        byte[] Salted(string id) => SHA256.HashData([.. dataset.Salt, .. Encoding.UTF8.GetBytes(id)]);
         var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
         var now = DateTimeOffset.UtcNow;
         var purgedIds = targets.Select(t => t.SampleId!).ToHashSet(StringComparer.Ordinal);
         var subjectsLeft = samples.Where(s => !purgedIds.Contains(s.SampleId!) && s.SubjectId != null).Select(s => s.SubjectId!).ToHashSet(StringComparer.Ordinal);
         var subjectHashes = targets.Where(t => t.SubjectId != null && !subjectsLeft.Contains(t.SubjectId)).Select(t => t.SubjectId!).Distinct()
-            .ToDictionary(s => s, s => $"sha256:{Convert.ToHexStringLower(SHA256.HashData([.. dataset.Salt, .. Encoding.UTF8.GetBytes("subject\0" + s)]))}", StringComparer.Ordinal);
+            .ToDictionary(s => s, s => $"sha256:{Convert.ToHexStringLower(Salted("subject\0" + s))}", StringComparer.Ordinal);
         foreach (var sample in targets)
         {
-            var hash = SHA256.HashData([.. dataset.Salt, .. Encoding.UTF8.GetBytes(sample.SampleId!)]);
+            var hash = Salted(sample.SampleId!);
             hashes[sample.SampleId!] = $"sha256:{Convert.ToHexStringLower(hash)}";
             sample.SampleIdHash = hash;
             sample.SampleId = null;
