@@ -6,27 +6,53 @@ namespace UnlearnService.Engine.Models;
 /// <summary>Builds zoo models. Parameter and buffer names follow PyTorch/torchvision conventions.</summary>
 public static class ModelZoo
 {
-    static readonly Lock SeedGate = new();
-
     /// <summary>
-    /// Creates a freshly initialised model on the CPU. The seed makes initialisation reproducible; the global
-    /// torch generator is used under a lock because module constructors draw from it.
+    /// Creates a freshly initialised model on the CPU. Every weight is drawn from a generator of its own, seeded with
+    /// <paramref name="seed"/>: never from libtorch's global generator, which any other thread of the process may be
+    /// drawing from at the same time. Same seed, same weights.
     /// </summary>
     public static nn.Module<Tensor, Tensor> Create(ModelSpec spec, long seed)
     {
         spec.Validate();
         Runtime.TorchRuntime.Initialize();
-        lock (SeedGate)
+        nn.Module<Tensor, Tensor> model = spec.Architecture switch
         {
-            torch.manual_seed(seed);
-            return spec.Architecture switch
+            Architecture.Mlp => new Mlp(spec),
+            Architecture.SmallCnn => new SmallCnn(spec),
+            Architecture.ResNet18 => new ResNet18(spec),
+            Architecture.TorchScript => throw new ArgumentException("A TorchScript model cannot be built from a spec: load its archive (TorchScriptModel.Load)."),
+            _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Architecture, "Unknown architecture."),
+        };
+        using var generator = new Generator((ulong)seed, torch.CPU);
+        Initialize(model, generator, convolutionsKaimingFanOut: spec.Architecture == Architecture.ResNet18);
+        return model;
+    }
+
+    /// <summary>
+    /// PyTorch's initialisation, drawn from <paramref name="generator"/> in module order: Linear and Conv2d weights and
+    /// biases uniform in ±1/√fan_in (kaiming_uniform_ with a = √5, as nn.Linear and nn.Conv2d do); torchvision's
+    /// ResNet draws its convolutions from N(0, 2/fan_out) instead (kaiming_normal_, fan_out, ReLU). BatchNorm keeps
+    /// γ = 1, β = 0 and its fresh running statistics.
+    /// </summary>
+    static void Initialize(nn.Module<Tensor, Tensor> model, Generator generator, bool convolutionsKaimingFanOut)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            var (weight, bias, kernel) = module switch
             {
-                Architecture.Mlp => new Mlp(spec),
-                Architecture.SmallCnn => new SmallCnn(spec),
-                Architecture.ResNet18 => new ResNet18(spec),
-                Architecture.TorchScript => throw new ArgumentException("A TorchScript model cannot be built from a spec: load its archive (TorchScriptModel.Load)."),
-                _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Architecture, "Unknown architecture."),
+                TorchSharp.Modules.Linear linear => (linear.weight, linear.bias, 1L),
+                TorchSharp.Modules.Conv2d conv => (conv.weight, conv.bias, conv.weight!.shape[2] * conv.weight.shape[3]),
+                _ => (null, null, 0L),
             };
+            if (weight is null) continue;
+            var fanIn = weight.shape[1] * kernel;
+            var bound = 1 / Math.Sqrt(fanIn);
+            if (module is TorchSharp.Modules.Conv2d && convolutionsKaimingFanOut)
+                weight.normal_(0, Math.Sqrt(2.0 / (weight.shape[0] * kernel)), generator);
+            else
+                weight.uniform_(-bound, bound, generator);
+            bias?.uniform_(-bound, bound, generator);
         }
     }
 }
@@ -124,11 +150,6 @@ internal sealed class ResNet18 : nn.Module<Tensor, Tensor>
         layer4 = Stage(4 * w, 8 * w, 2);
         fc = nn.Linear(8 * w, spec.Outputs);
         RegisterComponents();
-        foreach (var (name, module) in named_modules())
-        {
-            if (module is TorchSharp.Modules.Conv2d conv)
-                nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
-        }
     }
 
     static nn.Module<Tensor, Tensor> Stage(long inPlanes, long planes, long stride) =>

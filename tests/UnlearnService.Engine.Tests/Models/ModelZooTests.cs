@@ -59,6 +59,66 @@ public sealed class ModelZooTests
         Assert.False(TensorAssert.Identical(a.state_dict()["conv1.weight"], c.state_dict()["conv1.weight"]));
     }
 
+    [Fact]
+    public async Task Create_WhileAnotherThreadDrawsFromTheGlobalGenerator_SameWeights()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.ResNet18, InputShape = [1, 16, 16], Outputs = 3, Width = 4 };
+        using var expected = ModelZoo.Create(spec, seed: 5);
+        using var stop = new CancellationTokenSource();
+        var drawing = new TaskCompletionSource();
+        var noise = Task.Factory.StartNew(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using (torch.randn(64)) { }
+                drawing.TrySetResult();
+            }
+        }, TaskCreationOptions.LongRunning);
+        await drawing.Task;
+        try
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                using var again = ModelZoo.Create(spec, seed: 5);
+                Assert.All(expected.state_dict(), kv => Assert.True(TensorAssert.Identical(kv.Value, again.state_dict()[kv.Key]), $"{kv.Key} differs in attempt {i}"));
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await noise;
+        }
+    }
+
+    [Theory]
+    [InlineData(Architecture.SmallCnn, "conv1.weight", 9.0, false)]
+    [InlineData(Architecture.SmallCnn, "fc1.weight", 16 * 7 * 7.0, false)]
+    [InlineData(Architecture.SmallCnn, "fc2.weight", 128.0, false)]
+    [InlineData(Architecture.ResNet18, "layer2.0.conv1.weight", 16 * 9.0, true)]
+    public void Create_Weights_FollowPyTorchsInitialisation(Architecture architecture, string name, double fan, bool kaimingNormalFanOut)
+    {
+        var spec = new ModelSpec { Architecture = architecture, InputShape = [1, 28, 28], Outputs = 10, Width = 8 };
+        using var model = ModelZoo.Create(spec, seed: 3);
+        var weight = model.state_dict()[name];
+
+        if (kaimingNormalFanOut)
+        {
+            // N(0, 2/fan_out): fan_out = 16 output channels × 3×3 here.
+            var std = weight.std().item<float>();
+            Assert.InRange(std, 0.9 * Math.Sqrt(2 / fan), 1.1 * Math.Sqrt(2 / fan));
+        }
+        else
+        {
+            // U(±1/√fan_in) for the weight and its bias: every value inside the bound, and the spread of a uniform (std = bound/√3).
+            var bound = 1 / Math.Sqrt(fan);
+            Assert.True(weight.abs().max().item<float>() <= bound, $"{name} exceeds ±{bound}");
+            if (model.state_dict().TryGetValue(name.Replace("weight", "bias", StringComparison.Ordinal), out var bias))
+                Assert.True(bias.abs().max().item<float>() <= bound, $"the bias of {name} exceeds ±{bound}");
+            Assert.InRange(weight.std().item<float>(), 0.85 * bound / Math.Sqrt(3), 1.15 * bound / Math.Sqrt(3));
+        }
+        Assert.True(TensorAssert.Identical(model.state_dict()["bn1.weight"], torch.ones_like(model.state_dict()["bn1.weight"])));
+    }
+
     [Theory]
     [InlineData(Architecture.SmallCnn, new long[] { 20 }, "needs an image input")]
     [InlineData(Architecture.Mlp, new long[] { 0 }, "positive dimensions")]
