@@ -20,13 +20,15 @@ internal static class TrainCommand
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 0.05 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 128 };
         var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Cosine };
+        var flip = new Option<bool>("--augment-flip") { Description = "Augment training images with random horizontal flips." };
+        var padding = new Option<int>("--augment-padding") { Description = "Augment training images with random shifts of up to this many pixels (zero padding)." };
         var minAccuracy = new Option<double?>("--min-train-accuracy") { Description = "Train again with twice the epochs (up to 4×) until training accuracy reaches this percentage." };
         var output = new Option<string>("--out") { Description = "Weights file to write.", Required = true };
         var report = new Option<string?>("--report") { Description = "Write a JSON report here." };
 
         var command = new Command("train", "Train a zoo model (seeded, SGD with momentum and a schedule).");
         CliOptions.AddData(command, data);
-        foreach (var option in new Option[] { architecture, width, depth, epochs, lr, batch, schedule, minAccuracy, output, report })
+        foreach (var option in new Option[] { architecture, width, depth, epochs, lr, batch, schedule, flip, padding, minAccuracy, output, report })
             command.Options.Add(option);
         command.SetAction(result =>
         {
@@ -45,6 +47,9 @@ internal static class TrainCommand
             {
                 Epochs = result.GetValue(epochs), LearningRate = result.GetValue(lr), BatchSize = result.GetValue(batch),
                 Schedule = result.GetValue(schedule), Seed = result.GetValue(CliOptions.Seed),
+                Augmentation = result.GetValue(flip) || result.GetValue(padding) != 0
+                    ? new Augmentation { Padding = result.GetValue(padding), HorizontalFlip = result.GetValue(flip) }
+                    : null,
             };
             var trained = Train(spec, recipe, dataset, device, result.GetValue(minAccuracy));
             using var model = trained.Model;

@@ -8,11 +8,12 @@ namespace UnlearnService.Engine.Methods;
 internal static class Saliency
 {
     /// <summary>
-    /// Gradient of L = −mean CE over the forget set with true labels, summed over shuffled batches, in eval mode
-    /// (BatchNorm uses running statistics). One tensor per trainable parameter, in parameter order.
+    /// Gradient of L = −mean CE over the forget set with true labels, summed over shuffled batches (augmented as in
+    /// training, when the recipe augments), in eval mode (BatchNorm uses running statistics). One tensor per trainable
+    /// parameter, in parameter order.
     /// </summary>
     public static Tensor[] Gradient(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> forget, int batchSize,
-        Generator generator, Action<int>? onBatch, CancellationToken cancellationToken)
+        Generator generator, Augmentation? augmentation, Action<int>? onBatch, CancellationToken cancellationToken)
     {
         var parameters = model.parameters().Where(p => p.requires_grad).ToArray();
         var sums = parameters.Select(p => torch.zeros_like(p).DetachFromDisposeScope()).ToArray();
@@ -26,7 +27,8 @@ internal static class Saliency
                 using var batchIndices = batch;
                 using var scope = torch.NewDisposeScope();
                 foreach (var p in parameters) p.grad?.zero_();
-                var output = model.forward(data.Features.index_select(0, batch));
+                var x = data.Features.index_select(0, batch);
+                var output = model.forward(augmentation is null ? x : augmentation.Apply(x, generator));
                 var loss = -Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
                 loss.backward();
                 using (torch.no_grad())
@@ -53,9 +55,9 @@ internal static class Saliency
     /// (one global ranking). Ties are broken by position (a stable sort), so the mask is deterministic.
     /// </summary>
     public static Tensor[] Mask(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> forget, double ratio, int batchSize,
-        Generator generator, Action<int>? onBatch, CancellationToken cancellationToken)
+        Generator generator, Augmentation? augmentation, Action<int>? onBatch, CancellationToken cancellationToken)
     {
-        var gradients = Gradient(model, data, forget, batchSize, generator, onBatch, cancellationToken);
+        var gradients = Gradient(model, data, forget, batchSize, generator, augmentation, onBatch, cancellationToken);
         try
         {
             return FromSaliency(gradients, ratio);

@@ -28,6 +28,9 @@ public sealed class UnlearningJob
     /// <summary>The recipe the model was trained with; Retrain's defaults.</summary>
     public TrainingOptions? Recipe { get; init; }
 
+    /// <summary>The recipe's training augmentation, used by every update and by SalUn's saliency (ALGORITHMS.md).</summary>
+    internal Augmentation? Augmentation => Recipe?.Augmentation;
+
     /// <summary>
     /// SSD's importance over the whole training set D for this model version, when cached; computed (and
     /// returned in the outcome for caching) otherwise. Keys are parameter names.
@@ -109,7 +112,7 @@ public static class Unlearner
         Tensor[]? masks = null;
         if (masked)
         {
-            masks = Saliency.Mask(job.Model, job.Data, job.Forget, s.MaskRatio!.Value, batch, generator,
+            masks = Saliency.Mask(job.Model, job.Data, job.Forget, s.MaskRatio!.Value, batch, generator, job.Augmentation,
                 n => tracker.Advance("saliency", n), cancellationToken);
             details["salient_entries"] = masks.Sum(m => m.sum().item<float>());
             details["total_entries"] = masks.Sum(m => (double)m.numel());
@@ -122,10 +125,10 @@ public static class Unlearner
             for (var epoch = 0; epoch < epochs; epoch++)
             {
                 var phase = $"epoch {epoch + 1}/{epochs}";
-                Loop.Pass(job.Model, job.Data, job.Forget, batch, generator, sgd,
+                Loop.Pass(job.Model, job.Data, job.Forget, batch, generator, job.Augmentation, sgd,
                     (output, targets) => Losses.Supervised(output, relabel(targets), job.Data.Task),
                     n => tracker.Advance($"{phase}: forget set", n), cancellationToken);
-                Loop.Pass(job.Model, job.Data, job.Retain, batch, generator, sgd,
+                Loop.Pass(job.Model, job.Data, job.Retain, batch, generator, job.Augmentation, sgd,
                     (output, targets) => Losses.Supervised(output, targets, job.Data.Task),
                     n => tracker.Advance($"{phase}: retain set", n), cancellationToken);
             }
@@ -148,7 +151,7 @@ public static class Unlearner
         {
             // ℓ1-sparse: α_e = α·(1 − e/E), decaying to zero over the run.
             var alpha = sparse ? s.Alpha!.Value * (1 - (double)epoch / epochs) : 0;
-            Loop.Pass(job.Model, job.Data, job.Retain, s.BatchSize!.Value, generator, sgd,
+            Loop.Pass(job.Model, job.Data, job.Retain, s.BatchSize!.Value, generator, job.Augmentation, sgd,
                 (output, targets) =>
                 {
                     var loss = Losses.Supervised(output, targets, job.Data.Task);
@@ -169,7 +172,7 @@ public static class Unlearner
         job.Model.train();
         for (var epoch = 0; epoch < epochs; epoch++)
         {
-            Loop.Pass(job.Model, job.Data, job.Forget, s.BatchSize!.Value, generator, sgd,
+            Loop.Pass(job.Model, job.Data, job.Forget, s.BatchSize!.Value, generator, job.Augmentation, sgd,
                 (output, targets) => -Losses.Supervised(output, targets, job.Data.Task),
                 n => tracker.Advance($"epoch {epoch + 1}/{epochs}", n), cancellationToken);
         }

@@ -44,6 +44,9 @@ public sealed record TrainingOptions
     /// <summary>Seed of initialisation and shuffling.</summary>
     public long Seed { get; init; }
 
+    /// <summary>Augmentation of every training batch (image models only); null for none.</summary>
+    public Augmentation? Augmentation { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first impossible value.</summary>
     public void Validate()
     {
@@ -52,6 +55,7 @@ public sealed record TrainingOptions
         if (!(LearningRate > 0) || LearningRate > 10) throw new ArgumentException($"Learning rate {LearningRate} must be in (0, 10].");
         if (Momentum is < 0 or >= 1) throw new ArgumentException($"Momentum {Momentum} must be in [0, 1).");
         if (WeightDecay is < 0 or > 1) throw new ArgumentException($"Weight decay {WeightDecay} must be in [0, 1].");
+        Augmentation?.Validate();
     }
 
     internal double RateAt(int epoch) => Schedule switch
@@ -79,6 +83,8 @@ public static class Trainer
         TrainingOptions options, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         options.Validate();
+        if (options.Augmentation is not null && data.Features.dim() != 4)
+            throw new ArgumentException("Augmentation needs image inputs [channels, height, width].", nameof(options));
         if (indices.Count == 0) throw new ArgumentException("Cannot train on an empty set.", nameof(indices));
         using var generator = new Generator((ulong)options.Seed, torch.CPU);
         using var sgd = new Sgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
@@ -90,7 +96,7 @@ public static class Trainer
         {
             sgd.LearningRate = options.RateAt(epoch);
             var phase = $"train epoch {epoch + 1}/{options.Epochs}";
-            losses.Add(Loop.Pass(model, data, indices, options.BatchSize, generator, sgd,
+            losses.Add(Loop.Pass(model, data, indices, options.BatchSize, generator, options.Augmentation, sgd,
                 (output, targets) => Losses.Supervised(output, targets, data.Task),
                 n => tracker.Advance(phase, n), cancellationToken));
         }
@@ -113,11 +119,13 @@ internal static class Losses
 internal static class Loop
 {
     /// <summary>
-    /// One pass over <paramref name="indices"/> in batches: zero grad → loss → backward → step. Returns the mean
+    /// One pass over <paramref name="indices"/> in batches, shuffled by <paramref name="generator"/> and augmented
+    /// from it when <paramref name="augmentation"/> is given: zero grad → loss → backward → step. Returns the mean
     /// loss over samples. <paramref name="loss"/> gets the model output and the batch targets.
     /// </summary>
     public static double Pass(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize,
-        Generator? generator, Sgd sgd, Func<Tensor, Tensor, Tensor> loss, Action<int>? onBatch, CancellationToken cancellationToken)
+        Generator generator, Augmentation? augmentation, Sgd sgd, Func<Tensor, Tensor, Tensor> loss, Action<int>? onBatch,
+        CancellationToken cancellationToken)
     {
         double total = 0;
         foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator))
@@ -126,6 +134,7 @@ internal static class Loop
             using var batchIndices = batch;
             using var scope = torch.NewDisposeScope();
             var x = data.Features.index_select(0, batch);
+            if (augmentation is not null) x = augmentation.Apply(x, generator);
             var y = data.Targets.index_select(0, batch);
             sgd.ZeroGrad();
             var value = loss(model.forward(x), y);

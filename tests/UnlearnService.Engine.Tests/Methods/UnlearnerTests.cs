@@ -57,7 +57,7 @@ public sealed class UnlearnerTests
         var settings = new UnlearningSettings { Epochs = 3, MaskRatio = 0.3, Seed = 7 };
         // The run's generator is fresh with the same seed and the mask is its first draw: recompute the same mask.
         using var generator = new Generator(7, torch.CPU);
-        var mask = Saliency.Mask(f.Model, f.Data, f.Forget, 0.3, 256, generator, null, CancellationToken.None);
+        var mask = Saliency.Mask(f.Model, f.Data, f.Forget, 0.3, 256, generator, null, null, CancellationToken.None);
 
         var outcome = Unlearner.Run(UnlearningMethod.SalUn, settings, f.Job());
 

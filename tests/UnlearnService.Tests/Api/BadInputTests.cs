@@ -121,6 +121,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "missing weights", 400, "'weights' is required" },
         { "bad architecture name", 400, "architecture 'Transformer'" },
         { "bad recipe", 400, "recipe" },
+        { "bad augmentation", 400, "padding -3" },
+        { "unknown augmentation field", 400, "rotate" },
     };
 
     [Theory]
@@ -138,6 +140,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "missing weights" => Form(("name", "m"), ("dataset_id", dataset)),
             "bad architecture name" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "Transformer"), ("weights", weights)),
             "bad recipe" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"epochs\": -1}"), ("weights", weights)),
+            "bad augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"padding\": -3}}"), ("weights", weights)),
+            "unknown augmentation field" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"rotate\": true}}"), ("weights", weights)),
             _ => throw new ArgumentException(name),
         };
         var before = (await client.GetFromJsonAsync<JsonElement>("/v1/models")).GetProperty("total").GetInt32();

@@ -95,6 +95,8 @@ internal static class ModelEndpoints
                 throw new ProblemException(StatusCodes.Status422UnprocessableEntity, $"The model takes inputs [{string.Join(", ", spec.InputShape)}] but the dataset's samples are [{string.Join(", ", expectedShape)}].");
             if (dataset.Task == "classification" && spec.Outputs != dataset.ClassCount)
                 throw new ProblemException(StatusCodes.Status422UnprocessableEntity, $"The model has {spec.Outputs} outputs but the dataset has {dataset.ClassCount} classes.");
+            if (recipe?.Augmentation is not null && expectedShape.Length != 3)
+                throw new ProblemException(StatusCodes.Status422UnprocessableEntity, "The recipe augments images, but the dataset's samples are not images [channels, height, width].");
 
             var modelId = Guid.NewGuid();
             var versionId = Guid.NewGuid();
