@@ -225,6 +225,8 @@ internal static class BenchCommand
                     };
                     md.AppendLine(string.Create(inv, $"| {r.Method.ShortName()} | {setting} | {r.Metrics.UnlearningAccuracy:F2} | {r.Metrics.RetainAccuracy:F2} | {r.Metrics.TestAccuracy:F2} | {r.Metrics.Mia.Efficacy:F2} | {r.Metrics.Mia.ShadowAccuracy:F1} | {r.Seconds:F1} | {MarkdownTable.F(r.AverageGap)} | {(r.Verdict.Passed ? "pass" : "fail")} |"));
                 }
+                foreach (var d in scenario.Diverged.Where(d => d.Variant != "sweep"))
+                    md.AppendLine($"| {d.Method.ShortName()} | {d.Variant}: {BenchmarkRunner.Describe(d.Settings)} | diverged | | | | | | | fail |");
                 var ssd = scenario.Methods.FirstOrDefault(m => m.Method == UnlearningMethod.Ssd && m.Variant == "default");
                 var salun = scenario.Methods.FirstOrDefault(m => m.Method == UnlearningMethod.SalUn && m.Variant == "default");
                 md.AppendLine();
@@ -241,6 +243,8 @@ internal static class BenchCommand
                     md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
                     foreach (var r in scenario.Sweep)
                         md.AppendLine(string.Create(inv, $"| {r.Method.ShortName()} | {BenchmarkRunner.Describe(r.Settings)} | {r.Metrics.UnlearningAccuracy:F2} | {r.Metrics.RetainAccuracy:F2} | {r.Metrics.TestAccuracy:F2} | {r.Metrics.Mia.Efficacy:F2} | {MarkdownTable.F(r.AverageGap)} |"));
+                    foreach (var d in scenario.Diverged.Where(d => d.Variant == "sweep"))
+                        md.AppendLine($"| {d.Method.ShortName()} | {BenchmarkRunner.Describe(d.Settings)} | diverged | | | | |");
                 }
             }
             md.AppendLine();
@@ -280,6 +284,13 @@ internal static class BenchCommand
                         yield return Row($"{scenario.Name}: tuned SalUn Avg. Gap ≤ 1.5",
                             context.Count == 0 ? $"{r.AverageGap:F2}" : $"{r.AverageGap:F2} ({string.Join("; ", context)})", r.AverageGap <= 1.5);
                     }
+                }
+                foreach (var d in scenario.Diverged.Where(d => d.Method is UnlearningMethod.SalUn or UnlearningMethod.Ssd && d.Variant != "sweep"))
+                {
+                    if (scenario.Kind == ForgetKind.Class)
+                        yield return Row($"{scenario.Name}: {d.Method.ShortName()} {d.Variant} UA ≥ 99, TA within 2 of Retrain", "diverged", false);
+                    else if (d.Method == UnlearningMethod.SalUn && d.Variant == "tuned")
+                        yield return Row($"{scenario.Name}: tuned SalUn Avg. Gap ≤ 1.5", "diverged", false);
                 }
                 if (scenario.Methods.FirstOrDefault(m => m.Method == UnlearningMethod.Ssd && m.Variant == "default") is { } ssd)
                     yield return Row($"{scenario.Name}: SSD with cached importances ≤ 2× a forward+backward pass over Df",

@@ -172,6 +172,8 @@ internal static class ForgetCommand
             var mark = c.Settings == tuning.Chosen ? " **chosen**" : "";
             Console.WriteLine($"| {Engine.Benchmarking.BenchmarkRunner.Describe(c.Settings)}{mark} | {(c.Verdict.Passed ? "pass" : "fail")} | {c.UtilityLoss:F2} | {c.EstimatedGap:F2} | {c.ForgetAccuracy:F2} | {c.Seconds:F1} |");
         }
+        foreach (var d in tuning.Diverged)
+            Console.WriteLine($"| {Engine.Benchmarking.BenchmarkRunner.Describe(d.Settings)} | diverged | | | | |");
         if (!tuning.ChosenPassed) Console.WriteLine("No candidate met every threshold; the chosen one is the least bad.");
     }
 }

@@ -17,7 +17,7 @@ try
 }
 catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or UnlearnService.Engine.Models.ModelFormatException
     or UnlearnService.Engine.Formats.SafeTensorsFormatException or UnlearnService.Engine.Data.DatasetFormatException
-    or System.Text.Json.JsonException or System.Runtime.InteropServices.ExternalException)
+    or System.Text.Json.JsonException or System.Runtime.InteropServices.ExternalException or UnlearnService.Engine.Training.TrainingDivergedException)
 {
     // ExternalException: libtorch refused something (a TorchScript model that fails on the data, a device that is not there).
     Console.Error.WriteLine($"error: {e.Message.Split('\n')[0]}");

@@ -59,6 +59,13 @@ public sealed record BenchmarkOptions
 public sealed record MethodResult(UnlearningMethod Method, string Variant, UnlearningSettings Settings, UnlearningMetrics Metrics,
     double Seconds, double? AverageGap, Verdict Verdict, IReadOnlyDictionary<string, double> Details, TuneResult? Tuning);
 
+/// <summary>A run of a scenario that diverged (NaN or infinite loss or weights), so it has no metrics.</summary>
+/// <param name="Method">The method.</param>
+/// <param name="Variant">"default", "tuned" or "sweep".</param>
+/// <param name="Settings">The settings it ran with (resolved).</param>
+/// <param name="Reason">What diverged.</param>
+public sealed record DivergedRun(UnlearningMethod Method, string Variant, UnlearningSettings Settings, string Reason);
+
 /// <summary>A scenario's results.</summary>
 /// <param name="Name">Scenario name.</param>
 /// <param name="Kind">Kind of forgetting.</param>
@@ -68,8 +75,10 @@ public sealed record MethodResult(UnlearningMethod Method, string Variant, Unlea
 /// <param name="ForwardBackwardSeconds">One forward+backward pass over Df (batch 64): the unit of SSD's cached cost.</param>
 /// <param name="Sweep">Each grid setting of the swept methods, run on the full retain set (variant "sweep").</param>
 /// <param name="RetrainOtherSeed">Retrain with the next seed and its gap to <paramref name="Retrain"/> (variant "other seed"), when asked for.</param>
+/// <param name="Diverged">Runs that diverged: in none of the lists above.</param>
 public sealed record ScenarioResult(string Name, ForgetKind Kind, UnlearningMetrics Original, MethodResult Retrain,
-    IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds, IReadOnlyList<MethodResult> Sweep, MethodResult? RetrainOtherSeed);
+    IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds, IReadOnlyList<MethodResult> Sweep, MethodResult? RetrainOtherSeed,
+    IReadOnlyList<DivergedRun> Diverged);
 
 /// <summary>Runs scenarios × methods on one trained model, each run starting from the original weights.</summary>
 public static class BenchmarkRunner
@@ -89,6 +98,7 @@ public static class BenchmarkRunner
         try
         {
             var before = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
+            var diverged = new List<DivergedRun>();
             MethodResult RunOne(UnlearningMethod method, string variant, UnlearningSettings settings, UnlearningMetrics? retrain, TuneResult? tuning)
             {
                 ModelState.Restore(model, start);
@@ -102,33 +112,57 @@ public static class BenchmarkRunner
                     verdict, outcome.Details, tuning);
             }
 
+            // A method that diverges is reported as such; Retrain diverging leaves nothing to compare with, so that throws.
+            void TryRunOne(List<MethodResult> into, UnlearningMethod method, string variant, UnlearningSettings settings, UnlearningMetrics retrain, TuneResult? tuning)
+            {
+                try
+                {
+                    into.Add(RunOne(method, variant, settings, retrain, tuning));
+                }
+                catch (TrainingDivergedException e)
+                {
+                    log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) diverged: {e.Message}");
+                    diverged.Add(new DivergedRun(method, variant, settings.Resolve(method, original.Recipe), e.Message));
+                }
+            }
+
             var retrain = RunOne(UnlearningMethod.Retrain, "default", options.Settings, null, null);
             var otherSeed = options.RetrainTwice
                 ? RunOne(UnlearningMethod.Retrain, "other seed", options.Settings with { Seed = options.Settings.Seed + 1 }, retrain.Metrics, null)
                 : null;
             var results = new List<MethodResult>();
             foreach (var method in options.Methods)
-                results.Add(RunOne(method, "default", options.Settings, retrain.Metrics, null));
+                TryRunOne(results, method, "default", options.Settings, retrain.Metrics, null);
             if (options.Tune)
             {
                 foreach (var method in options.Methods)
                 {
                     ModelState.Restore(model, start);
                     var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
-                    var tuning = Tuner.Tune(method, options.Settings, job, partition, options.TuneOptions, progress, cancellationToken);
-                    log?.Invoke($"{scenario.Name}: {method.ShortName()} tuned → {Describe(tuning.Chosen)} ({(tuning.ChosenPassed ? "passed" : "no candidate passed")})");
-                    results.Add(RunOne(method, "tuned", tuning.Chosen, retrain.Metrics, tuning));
+                    TuneResult tuning;
+                    try
+                    {
+                        tuning = Tuner.Tune(method, options.Settings, job, partition, options.TuneOptions, progress, cancellationToken);
+                    }
+                    catch (TrainingDivergedException e)
+                    {
+                        log?.Invoke($"{scenario.Name}: {method.ShortName()} tuning diverged: {e.Message}");
+                        diverged.Add(new DivergedRun(method, "tuned", options.Settings.Resolve(method, original.Recipe), e.Message));
+                        continue;
+                    }
+                    log?.Invoke($"{scenario.Name}: {method.ShortName()} tuned → {Describe(tuning.Chosen)} ({(tuning.ChosenPassed ? "passed" : "no candidate passed")}{(tuning.Diverged.Count > 0 ? $"; {tuning.Diverged.Count} diverged" : "")})");
+                    TryRunOne(results, method, "tuned", tuning.Chosen, retrain.Metrics, tuning);
                 }
             }
 
             var sweep = new List<MethodResult>();
             foreach (var method in options.Sweep)
                 foreach (var setting in Tuner.DefaultGrid(method, options.Settings))
-                    sweep.Add(RunOne(method, "sweep", setting, retrain.Metrics, null));
+                    TryRunOne(sweep, method, "sweep", setting, retrain.Metrics, null);
 
             ModelState.Restore(model, start);
             var forwardBackward = ForwardBackwardSeconds(model, data, partition.Forget);
-            return new ScenarioResult(scenario.Name, partition.Kind, before, retrain, results, forwardBackward, sweep, otherSeed);
+            return new ScenarioResult(scenario.Name, partition.Kind, before, retrain, results, forwardBackward, sweep, otherSeed, diverged);
         }
         finally
         {

@@ -49,6 +49,10 @@ public sealed record VerdictCriterion(string Name, CriterionOutcome Outcome, dou
 /// <summary>The verdict of a run: passed when no criterion failed.</summary>
 public sealed record Verdict(bool Passed, IReadOnlyList<VerdictCriterion> Criteria, VerdictThresholds Thresholds)
 {
+    /// <summary>The verdict on a run that diverged (NaN or infinite loss or weights): failed, with the reason.</summary>
+    public static Verdict Diverged(string reason, VerdictThresholds? thresholds = null) =>
+        new(false, [new VerdictCriterion("converged", CriterionOutcome.Fail, 0, 1, reason)], thresholds ?? new VerdictThresholds());
+
     /// <summary>
     /// Judges <paramref name="after"/> against <paramref name="before"/> (the base version) without a retrained
     /// model, as ALGORITHMS.md specifies. Regression utility uses MSE increases relative to the base (in percent).

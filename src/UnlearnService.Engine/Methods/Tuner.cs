@@ -59,16 +59,23 @@ public sealed record TuneCandidate(UnlearningSettings Settings, Verdict Verdict,
     public double? ForgetAccuracy => Metrics.ForgetAccuracy;
 }
 
+/// <summary>A tried setting whose run diverged (NaN or infinite loss or weights): never chosen.</summary>
+/// <param name="Settings">The resolved settings.</param>
+/// <param name="Reason">What diverged.</param>
+public sealed record DivergedCandidate(UnlearningSettings Settings, string Reason);
+
 /// <summary>The search's outcome: the chosen setting and every candidate tried.</summary>
 /// <param name="Method">The tuned method.</param>
 /// <param name="Chosen">The setting to use.</param>
 /// <param name="ChosenPassed">Whether the chosen setting met every threshold; otherwise it is the least bad.</param>
-/// <param name="Candidates">All candidates in the order tried.</param>
+/// <param name="Candidates">The candidates that ran to the end, in the order tried.</param>
 /// <param name="HoldoutCount">Size of the held-out retain slice.</param>
 /// <param name="ValidationCount">Size of the non-member reference set (the validation split).</param>
 /// <param name="Objective">How the chosen candidate was picked.</param>
+/// <param name="Diverged">The candidates whose run diverged.</param>
 public sealed record TuneResult(UnlearningMethod Method, UnlearningSettings Chosen, bool ChosenPassed,
-    IReadOnlyList<TuneCandidate> Candidates, int HoldoutCount, int ValidationCount, TuneObjective Objective);
+    IReadOnlyList<TuneCandidate> Candidates, int HoldoutCount, int ValidationCount, TuneObjective Objective,
+    IReadOnlyList<DivergedCandidate> Diverged);
 
 /// <summary>
 /// A small, bounded search over the setting unlearning quality is most sensitive to (the learning rate; α for
@@ -94,8 +101,10 @@ public static class Tuner
 
     /// <summary>
     /// Tunes <paramref name="method"/> on <paramref name="job"/>. The job's model is restored to its starting
-    /// weights afterwards: run the chosen setting on the full retain set for the real result.
+    /// weights afterwards: run the chosen setting on the full retain set for the real result. A candidate that
+    /// diverges is listed in <see cref="TuneResult.Diverged"/> and never chosen.
     /// </summary>
+    /// <exception cref="TrainingDivergedException">Every candidate diverged.</exception>
     public static TuneResult Tune(UnlearningMethod method, UnlearningSettings baseline, UnlearningJob job, ForgetPartition partition,
         TuneOptions? options = null, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -113,6 +122,7 @@ public static class Tuner
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
         var start = ModelState.Snapshot(job.Model);
         var results = new List<TuneCandidate>();
+        var diverged = new List<DivergedCandidate>();
         IReadOnlyDictionary<string, Tensor>? computedImportance = null;
         try
         {
@@ -136,7 +146,16 @@ public static class Tuner
                 var index = i;
                 var candidateProgress = progress is null ? null : new Forward(p =>
                     progress.Report(new EngineProgress($"candidate {index + 1}/{candidates.Count}: {p.Phase}", (index + p.Fraction) / candidates.Count)));
-                var outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
+                UnlearningOutcome outcome;
+                try
+                {
+                    outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
+                }
+                catch (TrainingDivergedException e)
+                {
+                    diverged.Add(new DivergedCandidate(candidates[i].Resolve(method, job.Recipe), e.Message));
+                    continue;
+                }
                 var after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
                 var verdict = Verdict.Judge(before, after, partition.Kind, job.Data.Dataset.ClassCount, options.Thresholds);
                 var loss = after.RetainAccuracy is { } accuracy
@@ -153,8 +172,10 @@ public static class Tuner
                 foreach (var t in computedImportance.Values) t.Dispose();
         }
 
+        if (results.Count == 0)
+            throw new TrainingDivergedException($"Every one of the {diverged.Count} candidates diverged; the first: {diverged[0].Reason}");
         var chosen = Choose(results, options.Objective);
-        return new TuneResult(method, chosen.Settings, chosen.Verdict.Passed, results, holdout.Length, partition.Validation.Length, options.Objective);
+        return new TuneResult(method, chosen.Settings, chosen.Verdict.Passed, results, holdout.Length, partition.Validation.Length, options.Objective, diverged);
     }
 
     /// <summary>

@@ -59,6 +59,7 @@ public static class Unlearner
     /// <paramref name="cancellationToken"/> between steps (the model is then partially updated: callers keep the
     /// original weights).
     /// </summary>
+    /// <exception cref="TrainingDivergedException">The loss or the weights became NaN or infinite (e.g. too high a learning rate); the model is then unusable and callers restore it.</exception>
     public static UnlearningOutcome Run(UnlearningMethod method, UnlearningSettings settings, UnlearningJob job,
         IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -91,7 +92,19 @@ public static class Unlearner
                 throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown method.");
         }
         clock.Stop();
+        if (!AllFinite(job.Model))
+        {
+            if (computedImportance is not null) foreach (var t in computedImportance.Values) t.Dispose();
+            throw new TrainingDivergedException($"{method.ShortName()} left NaN or infinite weights: the run diverged.");
+        }
         return new UnlearningOutcome(method, resolved, clock.Elapsed.TotalSeconds, details, computedImportance);
+    }
+
+    static bool AllFinite(nn.Module<Tensor, Tensor> model)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        return model.parameters().All(p => torch.isfinite(p).all().item<bool>());
     }
 
     static Generator NewGenerator(long seed) => new((ulong)seed, torch.CPU);

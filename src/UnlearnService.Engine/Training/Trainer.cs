@@ -123,6 +123,7 @@ internal static class Loop
     /// from it when <paramref name="augmentation"/> is given: zero grad → loss → backward → step. Returns the mean
     /// loss over samples. <paramref name="loss"/> gets the model output and the batch targets.
     /// </summary>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite (the step is not taken).</exception>
     public static double Pass(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize,
         Generator generator, Augmentation? augmentation, Sgd sgd, Func<Tensor, Tensor, Tensor> loss, Action<int>? onBatch,
         CancellationToken cancellationToken)
@@ -139,9 +140,13 @@ internal static class Loop
             sgd.ZeroGrad();
             var value = loss(model.forward(x), y);
             value.backward();
+            var batchLoss = value.item<float>();
+            // A non-finite loss poisons every weight on the step: stop before taking it.
+            if (!float.IsFinite(batchLoss))
+                throw new TrainingDivergedException($"The run diverged: the loss became {batchLoss} at learning rate {sgd.LearningRate:G3}; a lower learning rate may converge.");
             sgd.Step();
             var n = (int)batch.shape[0];
-            total += value.item<float>() * n;
+            total += batchLoss * n;
             onBatch?.Invoke(n);
         }
         return total / indices.Count;

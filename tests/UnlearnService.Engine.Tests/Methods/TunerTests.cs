@@ -47,6 +47,46 @@ public sealed class TunerTests
     }
 
     [Fact]
+    public void Tune_ACandidateDiverges_ListsItAndChoosesAmongTheOthers()
+    {
+        var (dataset, device, model, spec) = Trained(validation: 0);
+        using var _ = dataset;
+        using var __ = device;
+        using var ___ = model;
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
+        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32 };
+        // Gradient ascent at lr 10 drives the loss to -∞ within a few steps.
+        var options = new TuneOptions { Candidates = [settings with { LearningRate = 10 }, settings with { LearningRate = 1e-4 }] };
+
+        var result = Tuner.Tune(UnlearningMethod.GradientAscent, settings, job, partition, options);
+
+        var diverged = Assert.Single(result.Diverged);
+        Assert.Equal(10, diverged.Settings.LearningRate);
+        Assert.Contains("diverged", diverged.Reason, StringComparison.Ordinal);
+        Assert.Equal(1e-4, Assert.Single(result.Candidates).Settings.LearningRate);
+        Assert.Equal(1e-4, result.Chosen.LearningRate);
+        Assert.All(model.parameters(), p => Assert.True(torch.isfinite(p).all().item<bool>()));
+    }
+
+    [Fact]
+    public void Tune_EveryCandidateDiverges_Throws()
+    {
+        var (dataset, device, model, spec) = Trained(validation: 0);
+        using var _ = dataset;
+        using var __ = device;
+        using var ___ = model;
+        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
+        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32, LearningRate = 10 };
+
+        var error = Assert.Throws<TrainingDivergedException>(() =>
+            Tuner.Tune(UnlearningMethod.GradientAscent, settings, job, partition, new TuneOptions { Candidates = [settings] }));
+
+        Assert.Contains("Every one of the 1 candidates diverged", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tune_UtilityLossObjective_ChoosesThePassingCandidateThatLosesLeast()
     {
         var (dataset, device, model, spec) = Trained(validation: 0);

@@ -266,6 +266,28 @@ public sealed class UnlearnerTests
     }
 
     [Fact]
+    public void Run_GradientAscentAtAnAbsurdLearningRate_ThrowsDivergedBeforeANaNStep()
+    {
+        using var f = new Fixture();
+
+        var error = Assert.Throws<TrainingDivergedException>(() =>
+            Unlearner.Run(UnlearningMethod.GradientAscent, new UnlearningSettings { Epochs = 20, LearningRate = 10 }, f.Job()));
+
+        Assert.Contains("learning rate 10", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_WeightsEndNonFinite_ThrowsDiverged()
+    {
+        using var f = new Fixture();
+        using (torch.no_grad()) f.Model.state_dict()["fc1.weight"][0, 0] = float.PositiveInfinity;
+
+        var error = Assert.Throws<TrainingDivergedException>(() => Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings(), f.Job()));
+
+        Assert.Contains("ssd left NaN or infinite weights", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Run_Cancelled_ThrowsBetweenSteps()
     {
         using var f = new Fixture();

@@ -141,7 +141,8 @@ internal sealed class RunExecutor(
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, status).SetProperty(r => r.Phase, phase), cancellationToken);
     }
 
-    sealed record Attempt(string Method, UnlearningSettings Settings, double Seconds, UnlearningMetrics After, Verdict Verdict, IReadOnlyDictionary<string, double> Details);
+    /// <summary>One method tried by a run; <paramref name="After"/> is null when the method diverged.</summary>
+    sealed record Attempt(string Method, UnlearningSettings Settings, double Seconds, UnlearningMetrics? After, Verdict Verdict, IReadOnlyDictionary<string, double> Details);
 
     sealed record Outcome(ForgetPartition Partition, IReadOnlyList<string> ForgetIds, UnlearningMetrics Before, IReadOnlyList<Attempt> Attempts,
         Attempt? Accepted, StoredBlob? Blob, string Device);
@@ -177,7 +178,21 @@ internal sealed class RunExecutor(
                 };
                 var share = 0.9 / methods.Length;
                 var progress = new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {p.Phase}", 0.05 + share * (i + p.Fraction)));
-                var outcome = Unlearner.Run(method, new UnlearningSettings { Seed = run.Seed }, job, progress, cancellationToken);
+                var settings = new UnlearningSettings { Seed = run.Seed };
+                var clock = Stopwatch.StartNew();
+                UnlearningOutcome outcome;
+                try
+                {
+                    outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
+                }
+                catch (TrainingDivergedException e)
+                {
+                    // A diverged method is a failed attempt like a failed verdict: escalate to the next, never retry it.
+                    logger.LogWarning("Run {RunId}: {Method} diverged: {Reason}", run.Id, method.ShortName(), e.Message);
+                    attempts.Add(new Attempt(method.ShortName(), settings.Resolve(method, workspace.Recipe), clock.Elapsed.TotalSeconds, null,
+                        Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>()));
+                    continue;
+                }
                 if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
                 heartbeat.Report($"{method.ShortName()}: evaluating", 0.05 + share * (i + 1));
                 var after = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
@@ -267,7 +282,7 @@ internal sealed class RunExecutor(
             run.Status = RunStatus.NeedsRetraining;
             run.Phase = "every method failed its verdict";
             var last = outcome.Attempts[^1];
-            run.MetricsAfterJson = JsonSerializer.Serialize(last.After, Json);
+            run.MetricsAfterJson = last.After is null ? null : JsonSerializer.Serialize(last.After, Json);
             run.VerdictJson = JsonSerializer.Serialize(last.Verdict, Json);
             foreach (var link in links) link.Status = RequestStatus.NeedsRetraining;
             db.Record(run.TenantId, actor, "run.needs_retraining", "run", run.Id, new { attempts = outcome.Attempts.Select(a => a.Method) });
