@@ -34,6 +34,7 @@ public sealed class Predictions
     public double MeanLoss => Loss.Length == 0 ? double.NaN : Loss.Average(l => (double)l);
 
     /// <summary>Runs <paramref name="model"/> over <paramref name="indices"/> in eval mode under no_grad.</summary>
+    /// <exception cref="TrainingDivergedException">The model's outputs are NaN or infinite.</exception>
     public static Predictions Of(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize = 1024)
     {
         var classification = data.Task == TaskKind.Classification;
@@ -50,6 +51,9 @@ public sealed class Predictions
                 using var batchIndices = batch;
                 using var scope = torch.NewDisposeScope();
                 var output = model.forward(data.Features.index_select(0, batch));
+                // Finite weights can still overflow to infinite outputs (a run that was diverging when it stopped).
+                if (!torch.isfinite(output).all().item<bool>())
+                    throw new TrainingDivergedException("The model's outputs are NaN or infinite: its weights diverged or overflow.");
                 var y = data.Targets.index_select(0, batch);
                 if (classification)
                 {

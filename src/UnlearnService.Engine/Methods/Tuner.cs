@@ -147,16 +147,17 @@ public static class Tuner
                 var candidateProgress = progress is null ? null : new Forward(p =>
                     progress.Report(new EngineProgress($"candidate {index + 1}/{candidates.Count}: {p.Phase}", (index + p.Fraction) / candidates.Count)));
                 UnlearningOutcome outcome;
+                UnlearningMetrics after;
                 try
                 {
                     outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
+                    after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
                 }
                 catch (TrainingDivergedException e)
                 {
                     diverged.Add(new DivergedCandidate(candidates[i].Resolve(method, job.Recipe), e.Message));
                     continue;
                 }
-                var after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
                 var verdict = Verdict.Judge(before, after, partition.Kind, job.Data.Dataset.ClassCount, options.Thresholds);
                 var loss = after.RetainAccuracy is { } accuracy
                     ? before.RetainAccuracy!.Value - accuracy

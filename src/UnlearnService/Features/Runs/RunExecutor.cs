@@ -181,9 +181,13 @@ internal sealed class RunExecutor(
                 var settings = new UnlearningSettings { Seed = run.Seed };
                 var clock = Stopwatch.StartNew();
                 UnlearningOutcome outcome;
+                UnlearningMetrics after;
                 try
                 {
                     outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
+                    if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+                    heartbeat.Report($"{method.ShortName()}: evaluating", 0.05 + share * (i + 1));
+                    after = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
                 }
                 catch (TrainingDivergedException e)
                 {
@@ -193,9 +197,6 @@ internal sealed class RunExecutor(
                         Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>()));
                     continue;
                 }
-                if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
-                heartbeat.Report($"{method.ShortName()}: evaluating", 0.05 + share * (i + 1));
-                var after = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
                 var verdict = Verdict.Judge(before, after, partition.Kind, workspace.Dataset.ClassCount, pipeline.Value.Thresholds);
                 attempts.Add(new Attempt(method.ShortName(), outcome.Settings, outcome.Seconds, after, verdict, outcome.Details));
                 logger.LogInformation("Run {RunId}: {Method} verdict {Verdict}", run.Id, method.ShortName(), verdict.Passed ? "pass" : "fail");
