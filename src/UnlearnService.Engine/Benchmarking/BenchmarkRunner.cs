@@ -113,6 +113,11 @@ public static class BenchmarkRunner
             }
 
             // A method that diverges is reported as such; Retrain diverging leaves nothing to compare with, so that throws.
+            void Diverged(UnlearningMethod method, string variant, UnlearningSettings settings, TrainingDivergedException e)
+            {
+                log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) diverged: {e.Message}");
+                diverged.Add(new DivergedRun(method, variant, settings.Resolve(method, original.Recipe), e.Message));
+            }
             void TryRunOne(List<MethodResult> into, UnlearningMethod method, string variant, UnlearningSettings settings, UnlearningMetrics retrain, TuneResult? tuning)
             {
                 try
@@ -121,8 +126,7 @@ public static class BenchmarkRunner
                 }
                 catch (TrainingDivergedException e)
                 {
-                    log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) diverged: {e.Message}");
-                    diverged.Add(new DivergedRun(method, variant, settings.Resolve(method, original.Recipe), e.Message));
+                    Diverged(method, variant, settings, e);
                 }
             }
 
@@ -146,8 +150,7 @@ public static class BenchmarkRunner
                     }
                     catch (TrainingDivergedException e)
                     {
-                        log?.Invoke($"{scenario.Name}: {method.ShortName()} tuning diverged: {e.Message}");
-                        diverged.Add(new DivergedRun(method, "tuned", options.Settings.Resolve(method, original.Recipe), e.Message));
+                        Diverged(method, "tuned", options.Settings, e);
                         continue;
                     }
                     log?.Invoke($"{scenario.Name}: {method.ShortName()} tuned → {Describe(tuning.Chosen)} ({(tuning.ChosenPassed ? "passed" : "no candidate passed")}{(tuning.Diverged.Count > 0 ? $"; {tuning.Diverged.Count} diverged" : "")})");

@@ -48,4 +48,30 @@ public sealed class BenchmarkRunnerTests
             TensorAssert.BitIdentical(weights[name], value, name);
         foreach (var t in importance.Values) t.Dispose();
     }
+
+    [Fact]
+    public void Run_AMethodDiverges_ReportsItAndFinishesTheScenario()
+    {
+        Runtime.TorchRuntime.Initialize();
+        using var dataset = SyntheticData.Blobs(train: 200, test: 60, validation: 60, spread: 2.0);
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 32, Depth = 1 };
+        var recipe = new TrainingOptions { Epochs = 10, BatchSize = 32, LearningRate = 0.05 };
+        using var data = new DeviceData(dataset, torch.CPU);
+        using var original = new LoadedModel(ModelZoo.Create(spec, seed: 4), spec, recipe, new Dictionary<string, string>());
+        Trainer.Train(original.Model, data, dataset.IndicesOf(Split.Train), recipe);
+        var scenario = new BenchmarkScenario("first 20", new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 20).Select(i => $"s{i}")] });
+        // Gradient ascent's only tuning candidate (lr 10) diverges; its default (lr 1e-4) does not.
+        var options = new BenchmarkOptions
+        {
+            Methods = [UnlearningMethod.GradientAscent], Tune = true,
+            TuneOptions = new TuneOptions { Candidates = [new UnlearningSettings { LearningRate = 10, Epochs = 300 }] },
+        };
+
+        var result = BenchmarkRunner.Run(original, data, scenario, options, new Dictionary<string, TorchSharp.torch.Tensor>());
+
+        Assert.Equal("default", Assert.Single(result.Methods).Variant);
+        var diverged = Assert.Single(result.Diverged);
+        Assert.Equal((UnlearningMethod.GradientAscent, "tuned"), (diverged.Method, diverged.Variant));
+        Assert.Contains("diverged", diverged.Reason, StringComparison.Ordinal);
+    }
 }
