@@ -4,23 +4,26 @@ using static TorchSharp.torch;
 namespace UnlearnService.Engine.Training;
 
 /// <summary>
-/// Training augmentation of image batches: a random crop of the image zero-padded by <see cref="Padding"/> pixels
-/// on every side (a shift by up to that many pixels) and a random horizontal flip, drawn per sample. The same
+/// Training augmentation of image batches, drawn per sample: a random crop of the image zero-padded by
+/// <see cref="Padding"/> pixels on every side (a shift by up to that many pixels), a random horizontal flip, or both. The same
 /// augmentation applies wherever ALGORITHMS.md says "the training augmentation": training, Retrain, SalUn's saliency
 /// and every unlearning update. Evaluation and SSD's importances never augment.
 /// </summary>
 public sealed record Augmentation
 {
-    /// <summary>Pixels of zero padding on each side before the crop; 0 for no shift.</summary>
-    public int Padding { get; init; } = 2;
+    /// <summary>Pixels of zero padding on each side before the crop (shifts of up to that many pixels); 0 for none.</summary>
+    public int Padding { get; init; }
 
-    /// <summary>Mirror half of the images left to right.</summary>
-    public bool HorizontalFlip { get; init; } = true;
+    /// <summary>Mirror a random half of the images left to right.</summary>
+    public bool HorizontalFlip { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first impossible value.</summary>
     public void Validate()
     {
         if (Padding is < 0 or > 64) throw new ArgumentException($"Augmentation padding {Padding} must be between 0 and 64 pixels.");
+        // An augmentation that changes nothing is almost certainly a mistyped recipe; say so instead of training plain.
+        if (Padding == 0 && !HorizontalFlip)
+            throw new ArgumentException("Augmentation does nothing: set padding above 0, horizontalFlip true, or leave augmentation out.");
     }
 
     /// <summary>

@@ -80,7 +80,7 @@ public sealed class AugmentationTests
     {
         using var scope = torch.NewDisposeScope();
         var images = Images(16);
-        var augmentation = new Augmentation();
+        var augmentation = new Augmentation { Padding = 2, HorizontalFlip = true };
         using var a = new Generator(9, torch.CPU);
         using var b = new Generator(9, torch.CPU);
         using var c = new Generator(10, torch.CPU);
@@ -95,7 +95,7 @@ public sealed class AugmentationTests
         using var features = torch.zeros(4, 8);
         using var generator = new Generator(1, torch.CPU);
 
-        var error = Assert.Throws<ArgumentException>(() => new Augmentation().Apply(features, generator));
+        var error = Assert.Throws<ArgumentException>(() => new Augmentation { HorizontalFlip = true }.Apply(features, generator));
 
         Assert.Contains("image batches", error.Message, StringComparison.Ordinal);
     }
@@ -108,7 +108,7 @@ public sealed class AugmentationTests
         using var model = ModelZoo.Create(new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3 }, seed: 1);
 
         var error = Assert.Throws<ArgumentException>(() =>
-            Trainer.Train(model, data, dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = 1, Augmentation = new Augmentation() }));
+            Trainer.Train(model, data, dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = 1, Augmentation = new Augmentation { HorizontalFlip = true } }));
 
         Assert.Contains("image inputs", error.Message, StringComparison.Ordinal);
     }
@@ -123,13 +123,20 @@ public sealed class AugmentationTests
     }
 
     [Fact]
+    public void Validate_AugmentationThatChangesNothing_Throws()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new TrainingOptions { Augmentation = new Augmentation() }.Validate());
+        Assert.Contains("does nothing", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SalUn_AugmentedRecipe_IsDeterministicAndUsesTheAugmentation()
     {
         using var dataset = SmallImages();
         using var data = new DeviceData(dataset, torch.CPU);
         var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 };
         var plain = new TrainingOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Seed = 2 };
-        var augmented = plain with { Augmentation = new Augmentation { Padding = 1 } };
+        var augmented = plain with { Augmentation = new Augmentation { Padding = 1, HorizontalFlip = true } };
         var train = dataset.IndicesOf(Split.Train);
 
         Dictionary<string, Tensor> Unlearn(TrainingOptions recipe)

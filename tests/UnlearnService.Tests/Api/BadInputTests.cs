@@ -123,6 +123,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "bad recipe", 400, "recipe" },
         { "bad augmentation", 400, "padding -3" },
         { "unknown augmentation field", 400, "rotate" },
+        { "empty augmentation", 400, "does nothing" },
     };
 
     [Theory]
@@ -141,6 +142,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "bad architecture name" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "Transformer"), ("weights", weights)),
             "bad recipe" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"epochs\": -1}"), ("weights", weights)),
             "bad augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"padding\": -3}}"), ("weights", weights)),
+            "empty augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {}}"), ("weights", weights)),
             "unknown augmentation field" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"rotate\": true}}"), ("weights", weights)),
             _ => throw new ArgumentException(name),
         };
