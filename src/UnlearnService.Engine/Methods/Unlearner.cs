@@ -64,6 +64,7 @@ public static class Unlearner
         IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         if (job.Forget.Count == 0) throw new ArgumentException("The forget set is empty.", nameof(job));
+        job.Recipe?.Validate();
         var resolved = settings.Resolve(method, job.Recipe);
         var details = new Dictionary<string, double>();
         IReadOnlyDictionary<string, Tensor>? computedImportance = null;
@@ -92,19 +93,12 @@ public static class Unlearner
                 throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown method.");
         }
         clock.Stop();
-        if (!AllFinite(job.Model))
+        if (ModelState.FirstNonFinite(job.Model) is { } broken)
         {
             if (computedImportance is not null) foreach (var t in computedImportance.Values) t.Dispose();
-            throw new TrainingDivergedException($"{method.ShortName()} left NaN or infinite weights: the run diverged.");
+            throw new TrainingDivergedException($"{method.ShortName()} left NaN or infinite values in '{broken}': the run diverged.");
         }
         return new UnlearningOutcome(method, resolved, clock.Elapsed.TotalSeconds, details, computedImportance);
-    }
-
-    static bool AllFinite(nn.Module<Tensor, Tensor> model)
-    {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        return model.parameters().All(p => torch.isfinite(p).all().item<bool>());
     }
 
     static Generator NewGenerator(long seed) => new((ulong)seed, torch.CPU);

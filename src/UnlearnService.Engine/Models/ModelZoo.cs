@@ -23,6 +23,8 @@ public static class ModelZoo
             Architecture.TorchScript => throw new ArgumentException("A TorchScript model cannot be built from a spec: load its archive (TorchScriptModel.Load)."),
             _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Architecture, "Unknown architecture."),
         };
+        // The layer constructors above drew their own default weights from the global generator; every one of them
+        // is overwritten here, so those draws (and other threads' interleaving with them) leave no trace.
         using var generator = new Generator((ulong)seed, torch.CPU);
         Initialize(model, generator, convolutionsKaimingFanOut: spec.Architecture == Architecture.ResNet18);
         return model;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using TorchSharp;
 using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Models;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Training;
@@ -79,6 +80,7 @@ public static class Trainer
     /// Trains <paramref name="model"/> (already on <paramref name="data"/>'s device) in place on the samples
     /// <paramref name="indices"/>. Deterministic for a given seed and device.
     /// </summary>
+    /// <exception cref="TrainingDivergedException">The loss, a weight or a BatchNorm statistic became NaN or infinite.</exception>
     public static TrainingReport Train(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices,
         TrainingOptions options, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -101,6 +103,8 @@ public static class Trainer
                 n => tracker.Advance(phase, n), cancellationToken));
         }
         clock.Stop();
+        if (ModelState.FirstNonFinite(model) is { } broken)
+            throw new TrainingDivergedException($"Training left NaN or infinite values in '{broken}': it diverged.");
         return new TrainingReport(losses, clock.Elapsed.TotalSeconds, (double)options.Epochs * indices.Count / clock.Elapsed.TotalSeconds);
     }
 }

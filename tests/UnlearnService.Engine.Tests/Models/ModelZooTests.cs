@@ -127,4 +127,15 @@ public sealed class ModelZooTests
         var error = Assert.Throws<ArgumentException>(() => ModelZoo.Create(new ModelSpec { Architecture = architecture, InputShape = shape, Outputs = 3 }, seed: 1));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void FirstNonFinite_InfiniteBatchNormStatistic_NamesTheBuffer()
+    {
+        using var model = ModelZoo.Create(new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 }, seed: 1);
+        Assert.Null(ModelState.FirstNonFinite(model));
+
+        using (torch.no_grad()) model.state_dict()["bn1.running_var"][1] = float.PositiveInfinity;
+
+        Assert.Equal("bn1.running_var", ModelState.FirstNonFinite(model));
+    }
 }

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using UnlearnService.Engine.Models;
 using UnlearnService.Tests.Infrastructure;
 
 namespace UnlearnService.Tests.Api;
@@ -34,6 +35,17 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
     {
         using var output = new MemoryStream();
         using (var gzip = new GZipStream(output, CompressionLevel.Fastest)) gzip.Write(data);
+        return output.ToArray();
+    }
+
+    /// <summary>The small CNN's safetensors with one output bias set to <paramref name="value"/>.</summary>
+    static byte[] WithBias(byte[] weights, float value)
+    {
+        using var loaded = ModelFile.Load(new MemoryStream(weights));
+        using (TorchSharp.torch.no_grad())
+            loaded.Model.named_parameters().Single(p => p.name == "fc2.bias").parameter[3].fill_(value);
+        using var output = new MemoryStream();
+        ModelFile.Save(output, loaded.Model, loaded.Spec, loaded.Recipe);
         return output.ToArray();
     }
 
@@ -124,6 +136,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "bad augmentation", 400, "padding -3" },
         { "unknown augmentation field", 400, "rotate" },
         { "empty augmentation", 400, "does nothing" },
+        { "NaN weights", 422, "'fc2.bias' holds NaN or infinite values" },
+        { "infinite weights", 422, "'fc2.bias' holds NaN or infinite values" },
     };
 
     [Theory]
@@ -142,6 +156,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "bad architecture name" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "Transformer"), ("weights", weights)),
             "bad recipe" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"epochs\": -1}"), ("weights", weights)),
             "bad augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"padding\": -3}}"), ("weights", weights)),
+            "NaN weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NaN))),
+            "infinite weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NegativeInfinity))),
             "empty augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {}}"), ("weights", weights)),
             "unknown augmentation field" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"rotate\": true}}"), ("weights", weights)),
             _ => throw new ArgumentException(name),

@@ -151,6 +151,15 @@ internal static class ModelEndpoints
             loaded.Dispose();
             throw new ModelFormatException($"the model answers shape [{string.Join(", ", output.shape)}] where [1, {loaded.Spec.Outputs}] is needed.");
         }
+        // NaN or infinite weights would fail every later run (as a diverged method); refuse them at the door instead.
+        var broken = ModelState.FirstNonFinite(loaded.Model);
+        if (broken is not null || !TorchSharp.torch.isfinite(output).all().item<bool>())
+        {
+            loaded.Dispose();
+            throw new ModelFormatException(broken is not null
+                ? $"'{broken}' holds NaN or infinite values."
+                : "the model's outputs are NaN or infinite on an all-zero sample.");
+        }
     }
 
     static ModelSpec? SpecFrom(MultipartUpload upload, DatasetRecord dataset)

@@ -180,7 +180,7 @@ internal sealed class RunExecutor(
                 var progress = new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {p.Phase}", 0.05 + share * (i + p.Fraction)));
                 var settings = new UnlearningSettings { Seed = run.Seed };
                 var clock = Stopwatch.StartNew();
-                UnlearningOutcome outcome;
+                UnlearningOutcome? outcome = null;
                 UnlearningMetrics after;
                 try
                 {
@@ -193,7 +193,8 @@ internal sealed class RunExecutor(
                 {
                     // A diverged method is a failed attempt like a failed verdict: escalate to the next, never retry it.
                     logger.LogWarning("Run {RunId}: {Method} diverged: {Reason}", run.Id, method.ShortName(), e.Message);
-                    attempts.Add(new Attempt(method.ShortName(), settings.Resolve(method, workspace.Recipe), clock.Elapsed.TotalSeconds, null,
+                    // Its time is the unlearning's alone when only the evaluation found the divergence (outputs overflowed).
+                    attempts.Add(new Attempt(method.ShortName(), settings.Resolve(method, workspace.Recipe), outcome?.Seconds ?? clock.Elapsed.TotalSeconds, null,
                         Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>()));
                     continue;
                 }
