@@ -77,12 +77,22 @@ internal static class TrainCommand
         for (var attempt = 0; ; attempt++)
         {
             var model = ModelZoo.Create(spec, recipe.Seed);
-            model.to(device);
-            var progress = new ConsoleProgress($"train ({recipe.Epochs} epochs)");
-            var report = Trainer.Train(model, data, train, recipe, progress);
-            progress.Done();
-            var trainAccuracy = Predictions.Of(model, data, train).AccuracyPercent;
-            var testAccuracy = test.Length > 0 ? Predictions.Of(model, data, test).AccuracyPercent : double.NaN;
+            TrainingReport report;
+            double trainAccuracy, testAccuracy;
+            try
+            {
+                model.to(device);
+                var progress = new ConsoleProgress($"train ({recipe.Epochs} epochs)");
+                report = Trainer.Train(model, data, train, recipe, progress);
+                progress.Done();
+                trainAccuracy = Predictions.Of(model, data, train).AccuracyPercent;
+                testAccuracy = test.Length > 0 ? Predictions.Of(model, data, test).AccuracyPercent : double.NaN;
+            }
+            catch
+            {
+                model.Dispose(); // diverged or cancelled: the caller never sees this model
+                throw;
+            }
             if (minTrainAccuracy is null || trainAccuracy >= minTrainAccuracy || attempt == 2)
             {
                 model.to(torch.CPU);

@@ -61,8 +61,8 @@ public sealed record MethodResult(UnlearningMethod Method, string Variant, Unlea
 
 /// <summary>A run of a scenario that diverged (NaN or infinite loss or weights), so it has no metrics.</summary>
 /// <param name="Method">The method.</param>
-/// <param name="Variant">"default", "tuned" or "sweep".</param>
-/// <param name="Settings">The settings it ran with (resolved).</param>
+/// <param name="Variant">"default", "tuned" or "sweep"; "tuning" when every candidate of the search diverged.</param>
+/// <param name="Settings">The settings it ran with (resolved); for "tuning", the base settings of the search.</param>
 /// <param name="Reason">What diverged.</param>
 public sealed record DivergedRun(UnlearningMethod Method, string Variant, UnlearningSettings Settings, string Reason);
 
@@ -150,7 +150,8 @@ public static class BenchmarkRunner
                     }
                     catch (TrainingDivergedException e)
                     {
-                        Diverged(method, "tuned", options.Settings, e);
+                        // Every candidate of the search diverged, so there is no tuned setting to report.
+                        Diverged(method, "tuning", options.Settings, e);
                         continue;
                     }
                     log?.Invoke($"{scenario.Name}: {method.ShortName()} tuned → {Describe(tuning.Chosen)} ({(tuning.ChosenPassed ? "passed" : "no candidate passed")}{(tuning.Diverged.Count > 0 ? $"; {tuning.Diverged.Count} diverged" : "")})");

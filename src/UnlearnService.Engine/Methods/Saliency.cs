@@ -42,6 +42,12 @@ internal static class Saliency
                 onBatch?.Invoke((int)batch.shape[0]);
             }
         }
+        catch
+        {
+            // Cancellation or a failing batch: the sums live outside every dispose scope, so free them here.
+            foreach (var sum in sums) sum.Dispose();
+            throw;
+        }
         finally
         {
             foreach (var p in parameters) p.grad?.zero_();

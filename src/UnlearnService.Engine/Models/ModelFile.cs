@@ -69,6 +69,14 @@ public static class ModelFile
             throw new ModelFormatException($"The model spec is impossible: {e.Message}", e);
         }
         var recipe = ReadMetadata<TrainingOptions>(file.Metadata, RecipeKey);
+        try
+        {
+            recipe?.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ModelFormatException($"The stored recipe is impossible: {e.Message}", e);
+        }
         var model = ModelZoo.Create(spec, seed: 0);
         try
         {

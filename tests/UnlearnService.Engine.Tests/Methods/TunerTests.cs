@@ -10,26 +10,39 @@ namespace UnlearnService.Engine.Tests.Methods;
 
 public sealed class TunerTests
 {
-    static (Dataset Data, DeviceData Device, nn.Module<Tensor, Tensor> Model, ModelSpec Spec) Trained(int validation)
+    /// <summary>An MLP trained on synthetic blobs with a forget set resolved; disposes it all.</summary>
+    sealed class Trained : IDisposable
     {
-        Runtime.TorchRuntime.Initialize();
-        var dataset = SyntheticData.Blobs(train: 300, test: 100, validation: validation, spread: 2.0);
-        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 64, Depth = 2 };
-        var device = new DeviceData(dataset, torch.CPU);
-        var model = ModelZoo.Create(spec, seed: 2);
-        Trainer.Train(model, device, dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = 60, BatchSize = 32, LearningRate = 0.05 });
-        return (dataset, device, model, spec);
+        public Trained(ForgetSpec forget, int validation = 0)
+        {
+            Runtime.TorchRuntime.Initialize();
+            Dataset = SyntheticData.Blobs(train: 300, test: 100, validation: validation, spread: 2.0);
+            Device = new DeviceData(Dataset, torch.CPU);
+            Model = ModelZoo.Create(Spec, seed: 2);
+            Trainer.Train(Model, Device, Dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = 60, BatchSize = 32, LearningRate = 0.05 });
+            Partition = ForgetPartition.Resolve(Dataset, forget);
+        }
+
+        public ModelSpec Spec { get; } = new() { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 64, Depth = 2 };
+        public Dataset Dataset { get; }
+        public DeviceData Device { get; }
+        public nn.Module<Tensor, Tensor> Model { get; }
+        public ForgetPartition Partition { get; }
+        public UnlearningJob Job => new() { Model = Model, Spec = Spec, Data = Device, Forget = Partition.Forget, Retain = Partition.Retain };
+
+        public void Dispose()
+        {
+            Model.Dispose();
+            Device.Dispose();
+            Dataset.Dispose();
+        }
     }
 
     [Fact]
     public void Tune_ClassForgetting_ChoosesThePassingCandidateClosestToRetrainingAndRestoresTheModel()
     {
-        var (dataset, device, model, spec) = Trained(validation: 0);
-        using var _ = dataset;
-        using var __ = device;
-        using var ___ = model;
-        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
-        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        using var t = new Trained(new ForgetSpec { Class = 1 });
+        var (model, partition, job) = (t.Model, t.Partition, t.Job);
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32 };
 
@@ -49,12 +62,8 @@ public sealed class TunerTests
     [Fact]
     public void Tune_ACandidateDiverges_ListsItAndChoosesAmongTheOthers()
     {
-        var (dataset, device, model, spec) = Trained(validation: 0);
-        using var _ = dataset;
-        using var __ = device;
-        using var ___ = model;
-        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
-        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        using var t = new Trained(new ForgetSpec { Class = 1 });
+        var (model, partition, job) = (t.Model, t.Partition, t.Job);
         var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32 };
         // Gradient ascent at lr 10 drives the loss to -∞ within a few steps.
         var options = new TuneOptions { Candidates = [settings with { LearningRate = 10 }, settings with { LearningRate = 1e-4 }] };
@@ -72,12 +81,8 @@ public sealed class TunerTests
     [Fact]
     public void Tune_EveryCandidateDiverges_Throws()
     {
-        var (dataset, device, model, spec) = Trained(validation: 0);
-        using var _ = dataset;
-        using var __ = device;
-        using var ___ = model;
-        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
-        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        using var t = new Trained(new ForgetSpec { Class = 1 });
+        var (model, partition, job) = (t.Model, t.Partition, t.Job);
         var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32, LearningRate = 10 };
 
         var error = Assert.Throws<TrainingDivergedException>(() =>
@@ -89,12 +94,8 @@ public sealed class TunerTests
     [Fact]
     public void Tune_UtilityLossObjective_ChoosesThePassingCandidateThatLosesLeast()
     {
-        var (dataset, device, model, spec) = Trained(validation: 0);
-        using var _ = dataset;
-        using var __ = device;
-        using var ___ = model;
-        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { Class = 1 });
-        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        using var t = new Trained(new ForgetSpec { Class = 1 });
+        var (model, partition, job) = (t.Model, t.Partition, t.Job);
         var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32 };
         var options = new TuneOptions
         {
@@ -191,12 +192,8 @@ public sealed class TunerTests
     [Fact]
     public void Tune_SampleForgettingWithoutValidationSplit_RefusesToUseTheTestSet()
     {
-        var (dataset, device, model, spec) = Trained(validation: 0);
-        using var _ = dataset;
-        using var __ = device;
-        using var ___ = model;
-        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { SampleIds = ["s0", "s1", "s2"] });
-        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        using var t = new Trained(new ForgetSpec { SampleIds = ["s0", "s1", "s2"] });
+        var (model, partition, job) = (t.Model, t.Partition, t.Job);
 
         var error = Assert.Throws<ArgumentException>(() => Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition));
 
@@ -206,12 +203,8 @@ public sealed class TunerTests
     [Fact]
     public void Tune_SsdWithValidationSplit_TriesTheAlphaGridAndComputesImportanceOnce()
     {
-        var (dataset, device, model, spec) = Trained(validation: 100);
-        using var _ = dataset;
-        using var __ = device;
-        using var ___ = model;
-        var partition = ForgetPartition.Resolve(dataset, new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] });
-        var job = new UnlearningJob { Model = model, Spec = spec, Data = device, Forget = partition.Forget, Retain = partition.Retain };
+        using var t = new Trained(new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] }, validation: 100);
+        var (model, partition, job) = (t.Model, t.Partition, t.Job);
         var phases = new List<string>();
 
         var result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition, progress: new SyncProgress(p => phases.Add(p.Phase)));

@@ -84,6 +84,20 @@ public sealed class ModelFileTests
     }
 
     [Fact]
+    public void Load_ImpossibleStoredRecipe_ThrowsNamingIt()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 };
+        using var model = ModelZoo.Create(spec, seed: 1);
+        using var stream = new MemoryStream();
+        ModelFile.Save(stream, model, spec, new TrainingOptions { Augmentation = new Augmentation { Padding = 500 } });
+        stream.Position = 0;
+
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(stream));
+
+        Assert.Contains("stored recipe is impossible: Augmentation padding 500", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_NoSpecAnywhere_ThrowsAskingForTheArchitecture()
     {
         var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(Fixture("small_cnn_w4.safetensors")));

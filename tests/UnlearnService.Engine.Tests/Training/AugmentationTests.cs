@@ -129,8 +129,11 @@ public sealed class AugmentationTests
         Assert.Contains("does nothing", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void SalUn_AugmentedRecipe_IsDeterministicAndUsesTheAugmentation()
+    [Theory]
+    [InlineData(UnlearningMethod.SalUn)]
+    [InlineData(UnlearningMethod.FineTune)]
+    [InlineData(UnlearningMethod.GradientAscent)]
+    public void Unlearn_SameWeightsAugmentedRecipe_IsDeterministicAndDiffersFromThePlainRecipe(UnlearningMethod method)
     {
         using var dataset = SmallImages();
         using var data = new DeviceData(dataset, torch.CPU);
@@ -138,13 +141,16 @@ public sealed class AugmentationTests
         var plain = new TrainingOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Seed = 2 };
         var augmented = plain with { Augmentation = new Augmentation { Padding = 1, HorizontalFlip = true } };
         var train = dataset.IndicesOf(Split.Train);
+        using var model = ModelZoo.Create(spec, seed: 1);
+        Trainer.Train(model, data, train, plain);
+        var start = ModelState.Snapshot(model);
 
+        // The same trained weights each time: only the recipe (and so the augmentation) differs.
         Dictionary<string, Tensor> Unlearn(TrainingOptions recipe)
         {
-            using var model = ModelZoo.Create(spec, seed: 1);
-            Trainer.Train(model, data, train, recipe);
+            ModelState.Restore(model, start);
             var job = new UnlearningJob { Model = model, Spec = spec, Data = data, Forget = train.Take(8).ToArray(), Retain = train.Skip(8).ToArray(), Recipe = recipe };
-            Unlearner.Run(UnlearningMethod.SalUn, new UnlearningSettings { Epochs = 2, Seed = 4 }, job);
+            Unlearner.Run(method, new UnlearningSettings { Epochs = 2, Seed = 4, LearningRate = 0.01 }, job);
             return ModelState.Snapshot(model);
         }
 
@@ -155,6 +161,32 @@ public sealed class AugmentationTests
         foreach (var (name, value) in first)
             TensorAssert.BitIdentical(value, second[name], name);
         Assert.False(TensorAssert.Identical(first["conv1.weight"], withoutAugmentation["conv1.weight"]));
+    }
+
+    [Fact]
+    public void SaliencyGradient_WithAugmentation_SeesTheAugmentedImages()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var dataset = SmallImages();
+        using var data = new DeviceData(dataset, torch.CPU);
+        var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 };
+        using var model = ModelZoo.Create(spec, seed: 1);
+        var forget = dataset.IndicesOf(Split.Train).Take(16).ToArray();
+        var augmentation = new Augmentation { HorizontalFlip = true };
+
+        Tensor[] Gradient(Augmentation? a)
+        {
+            using var generator = new Generator(3, torch.CPU);
+            return Saliency.Gradient(model, data, forget, 16, generator, a, null, default);
+        }
+
+        var plain = Gradient(null);
+        var flipped = Gradient(augmentation);
+        var again = Gradient(augmentation);
+
+        for (var i = 0; i < plain.Length; i++) TensorAssert.BitIdentical(flipped[i], again[i], $"parameter {i}");
+        Assert.False(TensorAssert.Identical(plain[0], flipped[0]));
+        foreach (var g in plain.Concat(flipped).Concat(again)) g.Dispose();
     }
 
     [Fact]
