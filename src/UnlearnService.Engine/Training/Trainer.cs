@@ -85,8 +85,6 @@ public static class Trainer
         TrainingOptions options, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         options.Validate();
-        if (options.Augmentation is not null && data.Features.dim() != 4)
-            throw new ArgumentException("Augmentation needs image inputs [channels, height, width].", nameof(options));
         if (indices.Count == 0) throw new ArgumentException("Cannot train on an empty set.", nameof(indices));
         using var generator = new Generator((ulong)options.Seed, torch.CPU);
         using var sgd = new Sgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);

@@ -110,7 +110,7 @@ public sealed class AugmentationTests
         var error = Assert.Throws<ArgumentException>(() =>
             Trainer.Train(model, data, dataset.IndicesOf(Split.Train), new TrainingOptions { Epochs = 1, Augmentation = new Augmentation { HorizontalFlip = true } }));
 
-        Assert.Contains("image inputs", error.Message, StringComparison.Ordinal);
+        Assert.Contains("image batches", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -45,7 +45,7 @@ public sealed class CliTests
             "--augment-flip", "--device", "cpu", "--out", Path.Combine(folder, "model.safetensors"));
 
         Assert.NotEqual(0, exit);
-        Assert.Contains("image inputs", output, StringComparison.Ordinal);
+        Assert.Contains("image batches", output, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(folder, "model.safetensors")));
     }
 }
