@@ -68,19 +68,51 @@ public static class IdxDatasetImporter
     /// <exception cref="ArgumentException">The subject ids do not number one per sample, or the prefixes are equal.</exception>
     public static Dataset ReadTrainTest(Stream trainImages, Stream trainLabels, Stream testImages, Stream testLabels,
         DatasetImportLimits? limits = null, string trainPrefix = "train", string testPrefix = "test",
-        IReadOnlyList<string?>? trainSubjectIds = null, IReadOnlyList<string?>? testSubjectIds = null)
+        IReadOnlyList<string?>? trainSubjectIds = null, IReadOnlyList<string?>? testSubjectIds = null) =>
+        ReadPairs([new IdxPair(trainImages, trainLabels, Split.Train, trainPrefix, trainSubjectIds),
+            new IdxPair(testImages, testLabels, Split.Test, testPrefix, testSubjectIds)], limits);
+
+    /// <summary>
+    /// Reads several images/labels pairs, each one split (train, test, validation), into one dataset in the order
+    /// given. Sample ids are "&lt;prefix&gt;-&lt;index&gt;" per pair; the class count is over all pairs.
+    /// </summary>
+    /// <exception cref="DatasetFormatException">A file breaks the IDX format or the limits, or two pairs' images differ in size.</exception>
+    /// <exception cref="ArgumentException">No pair, two pairs with one prefix, or subject ids that do not number one per sample.</exception>
+    public static Dataset ReadPairs(IReadOnlyList<IdxPair> pairs, DatasetImportLimits? limits = null)
     {
-        if (trainPrefix == testPrefix)
-            throw new ArgumentException("The train and test prefixes must differ, or sample ids would collide.", nameof(testPrefix));
-        using var train = Read(trainImages, trainLabels, Split.Train, trainPrefix, trainSubjectIds, limits);
-        using var test = Read(testImages, testLabels, Split.Test, testPrefix, testSubjectIds, limits);
-        if (!train.SampleShape.SequenceEqual(test.SampleShape))
-            throw new DatasetFormatException($"IDX: the training images are [{string.Join(", ", train.SampleShape[1..])}] but the test images are [{string.Join(", ", test.SampleShape[1..])}].");
-        using var scope = torch.NewDisposeScope();
-        var both = Dataset.Concat([train, test]);
-        scope.MoveToOuter(both.Features, both.Targets);
-        return both;
+        ArgumentNullException.ThrowIfNull(pairs);
+        if (pairs.Count == 0) throw new ArgumentException("Give at least one images/labels pair.", nameof(pairs));
+        if (pairs.Select(p => p.Prefix).Distinct(StringComparer.Ordinal).Count() != pairs.Count)
+            throw new ArgumentException("Each pair needs a prefix of its own, or sample ids would collide.", nameof(pairs));
+        var parts = new List<Dataset>();
+        try
+        {
+            foreach (var pair in pairs)
+            {
+                var part = Read(pair.Images, pair.Labels, pair.Split, pair.Prefix, pair.SubjectIds, limits);
+                parts.Add(part);
+                if (!part.SampleShape.SequenceEqual(parts[0].SampleShape))
+                    throw new DatasetFormatException($"IDX: the {Describe(parts[0].Splits[0])} images are [{string.Join(", ", parts[0].SampleShape[1..])}] " +
+                        $"but the {Describe(pair.Split)} images are [{string.Join(", ", part.SampleShape[1..])}].");
+            }
+            if (parts.Count == 1)
+            {
+                var only = parts[0];
+                parts.Clear();
+                return only;
+            }
+            using var scope = torch.NewDisposeScope();
+            var all = Dataset.Concat(parts);
+            scope.MoveToOuter(all.Features, all.Targets);
+            return all;
+        }
+        finally
+        {
+            foreach (var part in parts) part.Dispose();
+        }
     }
+
+    static string Describe(Split split) => split switch { Split.Train => "training", Split.Test => "test", _ => "validation" };
 
     static IdxArray ReadFile(Stream stream, string what, int rank, DatasetImportLimits limits)
     {
@@ -162,3 +194,11 @@ public static class IdxDatasetImporter
         _ => (float)BinaryPrimitives.ReadDoubleBigEndian(b),
     };
 }
+
+/// <summary>One IDX images file and its labels file, all of one split.</summary>
+/// <param name="Images">The images file, from its current position (left open).</param>
+/// <param name="Labels">The labels file, from its current position (left open).</param>
+/// <param name="Split">The split of every sample in the pair.</param>
+/// <param name="Prefix">Sample ids are "&lt;Prefix&gt;-&lt;index&gt;".</param>
+/// <param name="SubjectIds">Optionally the data-subject id of each sample.</param>
+public sealed record IdxPair(Stream Images, Stream Labels, Split Split, string Prefix, IReadOnlyList<string?>? SubjectIds = null);

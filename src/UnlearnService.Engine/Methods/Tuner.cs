@@ -27,7 +27,10 @@ public sealed record TuneOptions
     /// <summary>The thresholds a candidate must meet (the run's verdict thresholds).</summary>
     public VerdictThresholds Thresholds { get; init; } = new();
 
-    /// <summary>Fraction of the retain set held out from the candidates' updates to judge utility on.</summary>
+    /// <summary>
+    /// Fraction of the retain set held out from the candidates' updates to judge utility on. SSD and gradient ascent
+    /// never update on Dr: they are judged on up to <see cref="MaxHoldout"/> samples of it, none held out.
+    /// </summary>
     public double HoldoutFraction { get; init; } = 0.1;
 
     /// <summary>At most this many held-out retain samples.</summary>
@@ -52,8 +55,11 @@ public sealed record TuneOptions
 /// </param>
 /// <param name="Metrics">The candidate's metrics on Df, the held-out retain slice (as RA) and the validation split (as TA).</param>
 /// <param name="Seconds">RTE of the candidate.</param>
+/// <param name="WeightChange">
+/// How far the candidate moved the weights, ‖θ − θ₀‖ / ‖θ₀‖: among candidates judged equal, the one that changed the model least wins.
+/// </param>
 public sealed record TuneCandidate(UnlearningSettings Settings, Verdict Verdict, double UtilityLoss, double EstimatedGap,
-    UnlearningMetrics Metrics, double Seconds)
+    UnlearningMetrics Metrics, double Seconds, double WeightChange)
 {
     /// <summary>Accuracy on Df after the candidate (classification).</summary>
     public double? ForgetAccuracy => Metrics.ForgetAccuracy;
@@ -63,6 +69,14 @@ public sealed record TuneCandidate(UnlearningSettings Settings, Verdict Verdict,
 /// <param name="Settings">The resolved settings.</param>
 /// <param name="Reason">What diverged.</param>
 public sealed record DivergedCandidate(UnlearningSettings Settings, string Reason);
+
+/// <summary>Every candidate of a search diverged: there is no setting to choose.</summary>
+public sealed class EveryCandidateDivergedException(IReadOnlyList<DivergedCandidate> diverged)
+    : TrainingDivergedException($"Every one of the {diverged.Count} candidates diverged; the first: {diverged[0].Reason}")
+{
+    /// <summary>The candidates tried, each with what diverged.</summary>
+    public IReadOnlyList<DivergedCandidate> Diverged { get; } = diverged;
+}
 
 /// <summary>The search's outcome: the chosen setting and every candidate tried.</summary>
 /// <param name="Method">The tuned method.</param>
@@ -79,11 +93,12 @@ public sealed record TuneResult(UnlearningMethod Method, UnlearningSettings Chos
 
 /// <summary>
 /// A small, bounded search over the setting unlearning quality is most sensitive to (the learning rate; α for
-/// SSD). Each candidate starts from the same weights and skips a held-out slice H of the retain set. It is
-/// judged with the run's verdict computed on Df, H (instead of Dr) and the validation split V (instead of T):
-/// utility on data the candidate did not train on, forgetting against non-members that are not the test set.
-/// Never on T, never on a retrained model. Among the candidates that pass, the least estimated gap to a retrained
-/// model wins (or, by choice, the least utility loss); when none passes, the least bad.
+/// SSD). Each candidate starts from the same weights and skips a held-out slice H of the retain set (SSD and gradient
+/// ascent, which never update on Dr, skip nothing and take H from all of it). It is judged with the run's verdict
+/// computed on Df, H (instead of Dr) and the validation split V (instead of T): utility on data the candidate did not
+/// train on, forgetting against non-members that are not the test set. Never on T, never on a retrained model. Among
+/// the candidates that pass, the least estimated gap to a retrained model wins (or, by choice, the least utility
+/// loss); when none passes, the least bad; ties go to the candidate that moved the weights least.
 /// </summary>
 public static class Tuner
 {
@@ -99,12 +114,28 @@ public static class Tuner
         _ => throw new ArgumentException($"{method} has nothing to tune."),
     };
 
+    /// <summary>Whether <see cref="DefaultGrid"/> has candidates for <paramref name="method"/> (Retrain has nothing to tune).</summary>
+    public static bool CanTune(UnlearningMethod method) => method != UnlearningMethod.Retrain;
+
+    /// <summary>
+    /// The default grid without the setting already tried: the candidates whose tuned value (learning rate; α for
+    /// SSD and ℓ1) differs from what <paramref name="tried"/> resolves to. For a search after that setting failed.
+    /// </summary>
+    public static IReadOnlyList<UnlearningSettings> AlternativesTo(UnlearningMethod method, UnlearningSettings tried, TrainingOptions? recipe = null)
+    {
+        var resolved = tried.Resolve(method, recipe);
+        return [.. DefaultGrid(method, tried).Where(c => TunedValue(method, c.Resolve(method, recipe)) != TunedValue(method, resolved))];
+    }
+
+    static double? TunedValue(UnlearningMethod method, UnlearningSettings settings) =>
+        method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree or UnlearningMethod.L1Sparse ? settings.Alpha : settings.LearningRate;
+
     /// <summary>
     /// Tunes <paramref name="method"/> on <paramref name="job"/>. The job's model is restored to its starting
     /// weights afterwards: run the chosen setting on the full retain set for the real result. A candidate that
     /// diverges is listed in <see cref="TuneResult.Diverged"/> and never chosen.
     /// </summary>
-    /// <exception cref="TrainingDivergedException">Every candidate diverged.</exception>
+    /// <exception cref="EveryCandidateDivergedException">Every candidate diverged.</exception>
     public static TuneResult Tune(UnlearningMethod method, UnlearningSettings baseline, UnlearningJob job, ForgetPartition partition,
         TuneOptions? options = null, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -118,7 +149,7 @@ public static class Tuner
         // most half of V, so that the attack's view of non-members (EstimateGap) comes from samples it never saw.
         var (holdout, retain) = SplitRetain(job.Retain, partition.Validation.Length > 1
             ? options with { MaxHoldout = Math.Min(options.MaxHoldout, partition.Validation.Length / 2) }
-            : options);
+            : options, TrainsOnRetain(method));
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
         var start = ModelState.Snapshot(job.Model);
         var results = new List<TuneCandidate>();
@@ -162,7 +193,8 @@ public static class Tuner
                 var loss = after.RetainAccuracy is { } accuracy
                     ? before.RetainAccuracy!.Value - accuracy
                     : 100 * (after.RetainMse!.Value - before.RetainMse!.Value) / Math.Max(before.RetainMse!.Value, 1e-12);
-                results.Add(new TuneCandidate(outcome.Settings, verdict, loss, EstimateGap(before, after, partition.Kind, partition.Validation.Length > 0), after, outcome.Seconds));
+                results.Add(new TuneCandidate(outcome.Settings, verdict, loss, EstimateGap(before, after, partition.Kind, partition.Validation.Length > 0), after,
+                    outcome.Seconds, ModelState.RelativeChange(job.Model, start)));
             }
         }
         finally
@@ -174,25 +206,27 @@ public static class Tuner
         }
 
         if (results.Count == 0)
-            throw new TrainingDivergedException($"Every one of the {diverged.Count} candidates diverged; the first: {diverged[0].Reason}");
+            throw new EveryCandidateDivergedException(diverged);
         var chosen = Choose(results, options.Objective);
         return new TuneResult(method, chosen.Settings, chosen.Verdict.Passed, results, holdout.Length, partition.Validation.Length, options.Objective, diverged);
     }
 
     /// <summary>
     /// The candidate to use: among those that pass, the least estimated gap (or utility loss); when none passes,
-    /// the least estimated gap (or the smallest shortfall from the thresholds).
+    /// the least estimated gap (or the smallest shortfall from the thresholds). Ties, common on a small held-out
+    /// slice where a point is one sample, go to the candidate that changed the weights least.
     /// </summary>
     public static TuneCandidate Choose(IReadOnlyList<TuneCandidate> results, TuneObjective objective)
     {
         var passing = results.Where(r => r.Verdict.Passed).ToList();
-        return (passing.Count > 0, objective) switch
+        var ranked = (passing.Count > 0, objective) switch
         {
-            (true, TuneObjective.UtilityLoss) => passing.MinBy(r => r.UtilityLoss)!,
-            (true, _) => passing.MinBy(r => r.EstimatedGap)!,
-            (false, TuneObjective.UtilityLoss) => results.MinBy(Shortfall)!,
-            (false, _) => results.MinBy(r => r.EstimatedGap)!,
+            (true, TuneObjective.UtilityLoss) => passing.OrderBy(r => r.UtilityLoss),
+            (true, _) => passing.OrderBy(r => r.EstimatedGap),
+            (false, TuneObjective.UtilityLoss) => results.OrderBy(Shortfall),
+            (false, _) => results.OrderBy(r => r.EstimatedGap),
         };
+        return ranked.ThenBy(r => r.WeightChange).First();
     }
 
     /// <summary>
@@ -222,13 +256,24 @@ public static class Tuner
             ? (c.Threshold - c.Value) / c.Threshold
             : Math.Abs(c.Value - c.Threshold) / Math.Max(Math.Abs(c.Threshold), 1e-9));
 
-    static (long[] Holdout, long[] Retain) SplitRetain(IReadOnlyList<long> retain, TuneOptions options)
+    /// <summary>
+    /// Whether a method's updates see Dr. SSD and gradient ascent use only Df (and SSD's I_D, which is over all of D
+    /// whatever is held out), so nothing needs holding out from them: they are judged on as much of Dr as the cap allows,
+    /// which on a small retain set is the difference between judging on a few dozen samples and on all of them.
+    /// </summary>
+    static bool TrainsOnRetain(UnlearningMethod method) =>
+        method is not (UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree or UnlearningMethod.GradientAscent);
+
+    static (long[] Holdout, long[] Retain) SplitRetain(IReadOnlyList<long> retain, TuneOptions options, bool trainsOnRetain)
     {
-        var count = (int)Math.Clamp(Math.Round(retain.Count * options.HoldoutFraction), 1, Math.Min(options.MaxHoldout, retain.Count - 1));
+        var count = trainsOnRetain
+            ? (int)Math.Clamp(Math.Round(retain.Count * options.HoldoutFraction), 1, Math.Min(options.MaxHoldout, retain.Count - 1))
+            : Math.Min(options.MaxHoldout, retain.Count);
         var random = new Random((int)(options.Seed ^ (options.Seed >> 32)));
         var shuffled = retain.ToArray();
         random.Shuffle(shuffled);
         var holdout = shuffled.Take(count).Order().ToArray();
+        if (!trainsOnRetain) return (holdout, retain.ToArray());
         var held = holdout.ToHashSet();
         return (holdout, retain.Where(i => !held.Contains(i)).ToArray());
     }

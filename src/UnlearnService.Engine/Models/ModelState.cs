@@ -21,6 +21,24 @@ public static class ModelState
         return model.state_dict().FirstOrDefault(kv => kv.Value.is_floating_point() && !torch.isfinite(kv.Value).all().item<bool>()).Key;
     }
 
+    /// <summary>
+    /// How far the model's trainable parameters moved from <paramref name="start"/> (a <see cref="Snapshot"/>):
+    /// ‖θ − θ₀‖ / ‖θ₀‖ over all of them together (buffers excluded).
+    /// </summary>
+    public static double RelativeChange(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> start)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        double moved = 0, size = 0;
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            var origin = start[name].to(torch.float64);
+            moved += (parameter.to(torch.float64) - origin).square().sum().item<double>();
+            size += origin.square().sum().item<double>();
+        }
+        return size > 0 ? Math.Sqrt(moved / size) : Math.Sqrt(moved);
+    }
+
     /// <summary>Copies <paramref name="state"/> back into the model, in place (same devices as the model).</summary>
     public static void Restore(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> state)
     {

@@ -13,8 +13,11 @@ public static partial class TorchRuntime
     static bool _initialized;
 
     /// <summary>
-    /// Sets OMP_WAIT_POLICY=PASSIVE in the native environment unless the caller chose a policy (libgomp's
-    /// spinning threads make training several times slower on a small, shared machine), then loads libtorch.
+    /// Sets, in the native environment and unless the caller chose otherwise, OMP_WAIT_POLICY=PASSIVE (libgomp's
+    /// spinning threads make training several times slower on a small, shared machine) and ONEDNN_MAX_CPU_ISA=AVX2,
+    /// then loads libtorch. The oneDNN bundled with libtorch 2.10 intermittently produces NaN in small convolutions
+    /// with its AVX-512 kernels on AMD EPYC (a seeded width-4 CNN diverged in 5 of 10 identical runs, in 0 of 20 with
+    /// AVX2 kernels); oneDNN reads the variable when it creates its first primitive.
     /// </summary>
     public static void Initialize()
     {
@@ -23,7 +26,10 @@ public static partial class TorchRuntime
             if (_initialized) return;
             // Environment.SetEnvironmentVariable only changes .NET's copy; libgomp reads the C environment.
             if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+            {
                 _ = SetEnv("OMP_WAIT_POLICY", "PASSIVE", overwrite: 0);
+                _ = SetEnv("ONEDNN_MAX_CPU_ISA", "AVX2", overwrite: 0);
+            }
             using (torch.ones(1)) { }
             _initialized = true;
         }

@@ -4,7 +4,7 @@ namespace UnlearnService.Engine.Training;
 /// Training or unlearning diverged: the loss or the weights became NaN or infinite, so the model is unusable. Usually
 /// the learning rate is too high for the model (gradient ascent is the classic case).
 /// </summary>
-public sealed class TrainingDivergedException : Exception
+public class TrainingDivergedException : Exception
 {
     /// <summary>Creates the exception with a message that says where the run diverged.</summary>
     public TrainingDivergedException(string message) : base(message) { }

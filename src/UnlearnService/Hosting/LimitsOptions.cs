@@ -50,6 +50,13 @@ internal sealed class PipelineOptions
     [Range(0.0, 100.0, ErrorMessage = "Pipeline:MaxUtilityDropPoints must be between 0 and 100.")]
     public double MaxUtilityDropPoints { get; set; } = 2;
 
+    /// <summary>
+    /// After a method's defaults fail their verdict, search the rest of its grid (learning rate; α for SSD) with the
+    /// engine's tuner before escalating: judged on Df, a held-out slice of Dr and the dataset's validation split,
+    /// never on T. Sample and subject forgetting need a validation split to tune.
+    /// </summary>
+    public bool TuneOnFailure { get; set; } = true;
+
     /// <summary>The verdict thresholds every run is judged by (stored with its verdict).</summary>
     public VerdictThresholds Thresholds => new()
     {

@@ -211,4 +211,41 @@ public sealed class IdxDatasetImporterTests
 
         Assert.Equal("IDX: the training images are [2, 2] but the test images are [1, 4].", error.Message);
     }
+
+    [Fact]
+    public void ReadPairs_TrainTestAndValidation_OneDatasetWithThreeSplitsInOrder()
+    {
+        using var dataset = IdxDatasetImporter.ReadPairs([
+            new IdxPair(new MemoryStream(Images), new MemoryStream(Labels), Split.Train, "train"),
+            new IdxPair(new MemoryStream(Idx(0x08, [1, 2, 2], [1, 1, 1, 1])), new MemoryStream(Idx(0x08, [1], [3])), Split.Test, "test"),
+            new IdxPair(new MemoryStream(Gzip(Idx(0x08, [2, 2, 2], [5, 5, 5, 5, 6, 6, 6, 6]))), new MemoryStream(Idx(0x08, [2], [4, 11])), Split.Validation, "validation"),
+        ]);
+
+        Assert.Equal(["train-0", "train-1", "train-2", "test-0", "validation-0", "validation-1"], dataset.SampleIds);
+        Assert.Equal([Split.Train, Split.Train, Split.Train, Split.Test, Split.Validation, Split.Validation], dataset.Splits);
+        Assert.Equal(12, dataset.ClassCount);
+        Assert.Equal(6 / 255f, dataset.Features[5, 0, 0, 0].item<float>());
+    }
+
+    [Fact]
+    public void ReadPairs_ValidationImagesOfAnotherSize_NamesBothSplits()
+    {
+        var error = Assert.Throws<DatasetFormatException>(() => IdxDatasetImporter.ReadPairs([
+            new IdxPair(new MemoryStream(Images), new MemoryStream(Labels), Split.Train, "train"),
+            new IdxPair(new MemoryStream(Idx(0x08, [1, 1, 4], [1, 2, 3, 4])), new MemoryStream(Idx(0x08, [1], [0])), Split.Validation, "validation"),
+        ]));
+
+        Assert.Equal("IDX: the training images are [2, 2] but the validation images are [1, 4].", error.Message);
+    }
+
+    [Fact]
+    public void ReadPairs_SamePrefixTwice_Throws()
+    {
+        var error = Assert.Throws<ArgumentException>(() => IdxDatasetImporter.ReadPairs([
+            new IdxPair(new MemoryStream(Images), new MemoryStream(Labels), Split.Train, "a"),
+            new IdxPair(new MemoryStream(Images), new MemoryStream(Labels), Split.Validation, "a"),
+        ]));
+
+        Assert.Contains("prefix of its own", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -85,10 +85,47 @@ public sealed class TunerTests
         var (model, partition, job) = (t.Model, t.Partition, t.Job);
         var settings = new UnlearningSettings { Epochs = 5, BatchSize = 32, LearningRate = 10 };
 
-        var error = Assert.Throws<TrainingDivergedException>(() =>
+        var error = Assert.Throws<EveryCandidateDivergedException>(() =>
             Tuner.Tune(UnlearningMethod.GradientAscent, settings, job, partition, new TuneOptions { Candidates = [settings] }));
 
         Assert.Contains("Every one of the 1 candidates diverged", error.Message, StringComparison.Ordinal);
+        Assert.Equal(10, Assert.Single(error.Diverged).Settings.LearningRate);
+    }
+
+    [Fact]
+    public void Tune_MethodsThatNeverUpdateOnDr_AreJudgedOnAllOfItAndTheOthersOnAHeldOutTenth()
+    {
+        using var t = new Trained(new ForgetSpec { Class = 1 });
+        var settings = new UnlearningSettings { Epochs = 2, BatchSize = 32 };
+        var retain = t.Partition.Retain.Length;
+
+        var ssd = Tuner.Tune(UnlearningMethod.Ssd, settings, t.Job, t.Partition, new TuneOptions { Candidates = [settings with { Alpha = 10 }] });
+        var ga = Tuner.Tune(UnlearningMethod.GradientAscent, settings, t.Job, t.Partition, new TuneOptions { Candidates = [settings with { LearningRate = 1e-4 }] });
+        var salun = Tuner.Tune(UnlearningMethod.SalUn, settings, t.Job, t.Partition, new TuneOptions { Candidates = [settings with { LearningRate = 0.01 }] });
+        var capped = Tuner.Tune(UnlearningMethod.Ssd, settings, t.Job, t.Partition, new TuneOptions { Candidates = [settings with { Alpha = 10 }], MaxHoldout = 50 });
+
+        Assert.Equal(retain, ssd.HoldoutCount);
+        Assert.Equal(retain, ga.HoldoutCount);
+        Assert.Equal((int)Math.Round(0.1 * retain), salun.HoldoutCount);
+        Assert.Equal(50, capped.HoldoutCount);
+        // Judged on all of Dr, SSD's held-out utility is its utility on Dr: what the run's own verdict will measure.
+        Unlearner.Run(UnlearningMethod.Ssd, ssd.Chosen, t.Job);
+        var after = UnlearningMetrics.Measure(t.Model, t.Device, t.Partition.Forget, t.Partition.Retain, t.Partition.Test);
+        Assert.Equal(after.RetainAccuracy, Assert.Single(ssd.Candidates).Metrics.RetainAccuracy);
+    }
+
+    [Fact]
+    public void AlternativesTo_DefaultsThatFailed_TheGridWithoutThem()
+    {
+        var defaults = new UnlearningSettings { Seed = 4 };
+
+        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008], Tuner.AlternativesTo(UnlearningMethod.SalUn, defaults).Select(c => c.LearningRate!.Value));
+        Assert.Equal([2.0, 5, 7, 15, 20, 25, 35, 50], Tuner.AlternativesTo(UnlearningMethod.Ssd, defaults).Select(c => c.Alpha!.Value));
+        Assert.Equal([2.0, 5, 7, 10, 15, 25, 35, 50], Tuner.AlternativesTo(UnlearningMethod.Ssd, defaults with { Alpha = 20 }).Select(c => c.Alpha!.Value));
+        Assert.Equal([1e-5, 1e-3, 5e-3], Tuner.AlternativesTo(UnlearningMethod.GradientAscent, defaults).Select(c => c.LearningRate!.Value));
+        Assert.All(Tuner.AlternativesTo(UnlearningMethod.FineTune, defaults with { Epochs = 3 }), c => Assert.Equal((3, 4L), (c.Epochs!.Value, c.Seed)));
+        Assert.False(Tuner.CanTune(UnlearningMethod.Retrain));
+        Assert.True(Tuner.CanTune(UnlearningMethod.L1Sparse));
     }
 
     [Fact]
@@ -164,10 +201,10 @@ public sealed class TunerTests
         Assert.Equal((4 + 1) / 2.0, Tuner.EstimateGap(before, after, ForgetKind.Class, hasValidation: false), 9);
     }
 
-    static TuneCandidate Candidate(double lr, bool passed, double loss, double gap) => new(
+    static TuneCandidate Candidate(double lr, bool passed, double loss, double gap, double change = 0.1) => new(
         new UnlearningSettings { LearningRate = lr },
         new Verdict(passed, [new VerdictCriterion("retain_accuracy", passed ? CriterionOutcome.Pass : CriterionOutcome.Fail, loss, 2, "")], new VerdictThresholds()),
-        loss, gap, Metrics(90, 99, 89, 50, 850), 1);
+        loss, gap, Metrics(90, 99, 89, 50, 850), 1, change);
 
     [Fact]
     public void Choose_ObjectivesDisagree_EachPicksItsOwnAmongThePassing()
@@ -177,6 +214,19 @@ public sealed class TunerTests
 
         Assert.Equal(0.003, Tuner.Choose(candidates, TuneObjective.EstimatedGap).Settings.LearningRate);
         Assert.Equal(0.002, Tuner.Choose(candidates, TuneObjective.UtilityLoss).Settings.LearningRate);
+    }
+
+    [Fact]
+    public void Choose_Ties_TheCandidateThatChangedTheWeightsLeastWins()
+    {
+        // On 27 held-out samples one sample is 3.7 points: several settings often tie on every figure.
+        TuneCandidate[] candidates = [Candidate(0.005, true, loss: 3.7, gap: 1.85, change: 0.30), Candidate(0.002, true, loss: 3.7, gap: 1.85, change: 0.05),
+            Candidate(0.003, true, loss: 3.7, gap: 1.85, change: 0.12), Candidate(0.001, false, loss: 9, gap: 0.5, change: 0.01)];
+
+        Assert.Equal(0.002, Tuner.Choose(candidates, TuneObjective.EstimatedGap).Settings.LearningRate);
+        Assert.Equal(0.002, Tuner.Choose(candidates, TuneObjective.UtilityLoss).Settings.LearningRate);
+        Assert.Equal(0.001, Tuner.Choose([candidates[3], candidates[3] with { WeightChange = 0.5, Settings = new UnlearningSettings { LearningRate = 0.008 } }],
+            TuneObjective.EstimatedGap).Settings.LearningRate);
     }
 
     [Fact]

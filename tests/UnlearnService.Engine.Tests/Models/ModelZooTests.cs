@@ -138,4 +138,25 @@ public sealed class ModelZooTests
 
         Assert.Equal("bn1.running_var", ModelState.FirstNonFinite(model));
     }
+
+    [Fact]
+    public void RelativeChange_OneParameterMoved_IsItsShareOfTheNormAndIgnoresBuffers()
+    {
+        using var model = ModelZoo.Create(new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 }, seed: 1);
+        var start = ModelState.Snapshot(model);
+        Assert.Equal(0, ModelState.RelativeChange(model, start));
+
+        var parameters = model.named_parameters().ToList();
+        var total = Math.Sqrt(parameters.Sum(p => p.parameter.square().sum().item<float>()));
+        var first = parameters[0].parameter;
+        var norm = Math.Sqrt(first.square().sum().item<float>());
+        using (torch.no_grad())
+        {
+            first.mul_(2); // moves it by exactly its own norm
+            model.state_dict()["bn1.running_mean"].add_(5);
+        }
+
+        Assert.Equal(norm / total, ModelState.RelativeChange(model, start), 5);
+        foreach (var t in start.Values) t.Dispose();
+    }
 }

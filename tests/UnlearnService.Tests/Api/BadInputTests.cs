@@ -82,6 +82,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "oversized upload", 413, "exceeds the limit" },
         { "duplicate part", 400, "appears twice" },
         { "bad subject_size", 400, "subject_size" },
+        { "validation images without labels", 400, "'validation_labels' is required" },
+        { "validation images of another size", 422, "the validation images are [14, 14]" },
     };
 
     static HttpContent DatasetBody(string name)
@@ -103,6 +105,9 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "oversized upload" => Form(("name", "x"), ("format", "idx"), ("train_images", new byte[3_100_000]), ("train_labels", labels)),
             "duplicate part" => Form(("name", "x"), ("name", "y"), ("format", "idx")),
             "bad subject_size" => Form(("name", "x"), ("format", "idx"), ("subject_size", "-3"), ("train_images", images), ("train_labels", labels)),
+            "validation images without labels" => Form(("name", "x"), ("format", "idx"), ("train_images", images), ("train_labels", labels), ("validation_images", images)),
+            "validation images of another size" => Form(("name", "x"), ("format", "idx"), ("train_images", images), ("train_labels", labels),
+                ("validation_images", Gzip(Idx(0x08, [10, 14, 14], 10 * 196))), ("validation_labels", labels)),
             _ => throw new ArgumentException(name),
         };
     }
@@ -145,7 +150,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
     public async Task RegisterModel_BadUpload_Answers4xxProblemAndStoresNothing(string name, int status, string detail)
     {
         using var client = fixture.Service.Admin();
-        var weights = await File.ReadAllBytesAsync(FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4));
+        var weights = await File.ReadAllBytesAsync(FashionMnist.TrainedModel(300, 100, epochs: 2, width: 8));
         var dataset = fixture.DatasetId.ToString();
         var form = name switch
         {
@@ -236,7 +241,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
     public async Task CreateRequest_SomeTargetsInNoModelsTrainingData_Answers422NamingThemAndNothingRuns(string field, string known, string unknown)
     {
         using var client = fixture.Service.Admin();
-        var model = await (await ApiCalls.RegisterModelAsync(client, fixture.DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 1, width: 4)))
+        var model = await (await ApiCalls.RegisterModelAsync(client, fixture.DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 1, width: 8)))
             .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
         var body = new Dictionary<string, object> { [field] = new[] { known, unknown }, ["modelIds"] = new[] { model.GetProperty("id").GetGuid() } };
 

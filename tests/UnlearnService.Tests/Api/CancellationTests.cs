@@ -28,7 +28,7 @@ public sealed class CancellationTests
         using var client = service.Admin();
         (await client.PostAsJsonAsync("/v1/webhooks", new { url = $"http://127.0.0.1:{port}/hook/", events = new[] { "request.cancelled" } })).EnsureSuccessStatusCode();
         var dataset = await (await ApiCalls.UploadFashionAsync(client, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-        var model = await (await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4)))
+        var model = await (await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 8)))
             .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
         var accepted = await client.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-1" }, method = "ssd" });
         var location = accepted.Headers.Location!.ToString();

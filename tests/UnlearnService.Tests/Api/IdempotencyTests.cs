@@ -13,7 +13,7 @@ public sealed class IdempotencyTests
         await using var service = await RunningService.StartAsync(postgres: true);
         using var client = service.Admin();
         var dataset = await (await ApiCalls.UploadFashionAsync(client, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-        await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4));
+        await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 8));
         var body = new { subjectIds = new[] { "subject-2" }, method = "ssd", externalReference = "T-42" };
 
         var responses = await Task.WhenAll(Enumerable.Range(0, 12).Select(async _ =>
@@ -37,7 +37,7 @@ public sealed class IdempotencyTests
         await using var service = await RunningService.StartAsync(postgres: false);
         using var client = service.Admin();
         var dataset = await (await ApiCalls.UploadFashionAsync(client, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-        await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4));
+        await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 8));
 
         async Task<HttpResponseMessage> Send(object body)
         {

@@ -16,7 +16,7 @@ public sealed class MultiModelTests
         // subject-5 is in both, subject-45 only in the second.
         var byTwenty = await (await ApiCalls.UploadFashionAsync(client, 600, 200, subjectSize: 20, name: "twenties")).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
         var byTen = await (await ApiCalls.UploadFashionAsync(client, 600, 200, subjectSize: 10, name: "tens")).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-        var weights = FashionMnist.TrainedModel(600, 200, epochs: 2, width: 4);
+        var weights = FashionMnist.TrainedModel(600, 200, epochs: 2, width: 8);
         async Task<Guid> Register(JsonElement dataset) => (await (await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), weights))
             .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         var onTwenties = await Register(byTwenty);

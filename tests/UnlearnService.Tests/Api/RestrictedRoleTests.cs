@@ -38,7 +38,7 @@ public sealed class RestrictedRoleTests
             using var client = new HttpClient { BaseAddress = process.BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
             client.DefaultRequestHeaders.Authorization = new("Bearer", key);
             var dataset = await (await ApiCalls.UploadFashionAsync(client, 600, 200)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-            (await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(600, 200, epochs: 2, width: 4)))
+            (await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(600, 200, epochs: 2, width: 8)))
                 .EnsureSuccessStatusCode();
             var accepted = await client.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-4" }, method = "ssd" });
             Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);

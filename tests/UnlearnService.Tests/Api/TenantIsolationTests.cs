@@ -29,7 +29,7 @@ public sealed class IsolationFixture : IAsyncLifetime
         (TenantAdminTenantId, TenantAdminKey) = await Service.NewTenantAsync("tenant-admin", "admin");
         using var owner = Service.Client(OwnerKey);
         DatasetId = (await (await ApiCalls.UploadFashionAsync(owner, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
-        ModelId = (await (await ApiCalls.RegisterModelAsync(owner, DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4))).EnsureSuccessStatusCode()
+        ModelId = (await (await ApiCalls.RegisterModelAsync(owner, DatasetId, FashionMnist.TrainedModel(300, 100, epochs: 2, width: 8))).EnsureSuccessStatusCode()
             .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         // The owner's request runs in the background; the tests only read it, and other tenants' cancels must miss it.
         var request = await (await owner.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-1" }, method = "ssd" })).EnsureSuccessStatusCode()

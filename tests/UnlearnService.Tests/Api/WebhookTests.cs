@@ -39,7 +39,7 @@ public sealed class WebhookTests
             .EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
         var secret = hook.GetProperty("secret").GetString()!;
         var dataset = await (await ApiCalls.UploadFashionAsync(client, 300, 100)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-        await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 4));
+        await ApiCalls.RegisterModelAsync(client, dataset.GetProperty("id").GetGuid(), FashionMnist.TrainedModel(300, 100, epochs: 2, width: 8));
         var accepted = await client.PostAsJsonAsync("/v1/deletion-requests", new { subjectIds = new[] { "subject-1" }, method = "ssd", externalReference = "WH-1" });
         var request = await ApiCalls.WaitForFinalAsync(client, accepted.Headers.Location!.ToString());
         Assert.Equal("completed", request.GetProperty("status").GetString());

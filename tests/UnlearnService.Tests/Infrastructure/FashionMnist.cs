@@ -35,6 +35,21 @@ public static class FashionMnist
         }
     }
 
+    /// <summary>
+    /// IDX files of <paramref name="count"/> training images that follow the first <paramref name="train"/>: a validation
+    /// split for a dataset of the first <paramref name="train"/> (non-members other than the test set).
+    /// </summary>
+    public static (string Images, string Labels) Validation(int train, int count)
+    {
+        lock (Gate)
+        {
+            var folder = TempFolder.Create($"fashion-validation-{train}-{count}");
+            CopyIdx(Path.Combine(Folder.Value, "train-images-idx3-ubyte.gz"), Path.Combine(folder, "validation-images.gz"), count, skip: train);
+            CopyIdx(Path.Combine(Folder.Value, "train-labels-idx1-ubyte.gz"), Path.Combine(folder, "validation-labels.gz"), count, skip: train);
+            return (Path.Combine(folder, "validation-images.gz"), Path.Combine(folder, "validation-labels.gz"));
+        }
+    }
+
     /// <summary>Trains a small CNN on the subset with the engine and writes its weights (spec and recipe in the metadata).</summary>
     public static string TrainedModel(int train, int test, int epochs = 8, int width = 8)
     {
@@ -73,7 +88,7 @@ public static class FashionMnist
         return model.Save();
     }
 
-    static void CopyIdx(string source, string target, int count)
+    static void CopyIdx(string source, string target, int count, int skip = 0)
     {
         using var input = new GZipStream(File.OpenRead(source), CompressionMode.Decompress);
         using var output = new GZipStream(File.Create(target), CompressionLevel.Fastest);
@@ -88,6 +103,7 @@ public static class FashionMnist
         output.Write(header);
         output.Write(dims);
         var body = new byte[count * itemBytes];
+        for (var skipped = 0; skipped < skip; skipped++) input.ReadExactly(body.AsSpan(0, (int)itemBytes));
         input.ReadExactly(body);
         output.Write(body);
     }

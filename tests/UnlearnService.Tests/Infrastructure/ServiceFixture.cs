@@ -86,7 +86,8 @@ public sealed class RunningService : IAsyncDisposable
 /// <summary>Calls that API tests repeat: uploads and polling.</summary>
 public static class ApiCalls
 {
-    public static async Task<HttpResponseMessage> UploadFashionAsync(HttpClient client, int train, int test, int subjectSize = 20, string name = "fashion subset")
+    public static async Task<HttpResponseMessage> UploadFashionAsync(HttpClient client, int train, int test, int subjectSize = 20, string name = "fashion subset",
+        int validation = 0)
     {
         var files = FashionMnist.Subset(train, test);
         using var form = new MultipartFormDataContent
@@ -99,6 +100,12 @@ public static class ApiCalls
             { new ByteArrayContent(await File.ReadAllBytesAsync(files.TestImages)), "test_images", "test-images.gz" },
             { new ByteArrayContent(await File.ReadAllBytesAsync(files.TestLabels)), "test_labels", "test-labels.gz" },
         };
+        if (validation > 0)
+        {
+            var held = FashionMnist.Validation(train, validation);
+            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(held.Images)), "validation_images", "validation-images.gz");
+            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(held.Labels)), "validation_labels", "validation-labels.gz");
+        }
         return await client.PostAsync("/v1/datasets", form);
     }
 

@@ -17,7 +17,7 @@ namespace UnlearnService.Features.Datasets;
 internal static class DatasetEndpoints
 {
     static readonly HashSet<string> FieldNames = ["name", "format", "target", "task", "subject_size"];
-    static readonly HashSet<string> FileNames = ["file", "train_images", "train_labels", "test_images", "test_labels", "subjects"];
+    static readonly HashSet<string> FileNames = ["file", "train_images", "train_labels", "test_images", "test_labels", "validation_images", "validation_labels", "subjects"];
 
     public static IEndpointRouteBuilder MapDatasetEndpoints(this IEndpointRouteBuilder app)
     {
@@ -28,8 +28,9 @@ internal static class DatasetEndpoints
             .WithDescription("""
                 Fields: name; format = idx | safetensors | csv; for csv: target (column, default label) and task (classification | regression);
                 subject_size (optional: give training samples without a subject synthetic subjects of this many samples).
-                Files: idx → train_images, train_labels, optional test_images, test_labels (gzipped or not) and subjects
-                (CSV 'sample_id,subject_id'); safetensors → file (tensors x, y, optional split; ids in __metadata__); csv → file
+                Files: idx → train_images, train_labels, optional test_images, test_labels, optional validation_images,
+                validation_labels (non-members other than the test set, needed to tune sample and subject forgetting; gzipped or not)
+                and subjects (CSV 'sample_id,subject_id'); safetensors → file (tensors x, y, optional split; ids in __metadata__); csv → file
                 (columns id, subject, split, the target, features).
                 """)
             .Accepts<IFormFile>("multipart/form-data")
@@ -125,16 +126,27 @@ internal static class DatasetEndpoints
 
     static Dataset ImportIdx(MultipartUpload upload, DatasetImportLimits limits)
     {
-        var hasTest = upload.Files.ContainsKey("test_images") || upload.Files.ContainsKey("test_labels");
         Dictionary<string, string>? subjects = null;
         if (upload.Files.TryGetValue("subjects", out var subjectsFile))
             subjects = ReadSubjects(subjectsFile);
-        using var trainImages = File.OpenRead(upload.FilePath("train_images"));
-        using var trainLabels = File.OpenRead(upload.FilePath("train_labels"));
-        if (!hasTest) return WithSubjects(IdxDatasetImporter.Read(trainImages, trainLabels, Split.Train, "train", null, limits), subjects);
-        using var testImages = File.OpenRead(upload.FilePath("test_images"));
-        using var testLabels = File.OpenRead(upload.FilePath("test_labels"));
-        return WithSubjects(IdxDatasetImporter.ReadTrainTest(trainImages, trainLabels, testImages, testLabels, limits), subjects);
+        var streams = new List<FileStream>();
+        try
+        {
+            var pairs = new List<IdxPair>();
+            foreach (var (prefix, split) in new[] { ("train", Split.Train), ("test", Split.Test), ("validation", Split.Validation) })
+            {
+                // Train is required; a test or validation pair is all or nothing (FilePath names a missing half).
+                if (split != Split.Train && !upload.Files.ContainsKey($"{prefix}_images") && !upload.Files.ContainsKey($"{prefix}_labels")) continue;
+                streams.Add(File.OpenRead(upload.FilePath($"{prefix}_images")));
+                streams.Add(File.OpenRead(upload.FilePath($"{prefix}_labels")));
+                pairs.Add(new IdxPair(streams[^2], streams[^1], split, prefix));
+            }
+            return WithSubjects(IdxDatasetImporter.ReadPairs(pairs, limits), subjects);
+        }
+        finally
+        {
+            foreach (var stream in streams) stream.Dispose();
+        }
     }
 
     /// <summary>subjects part: CSV lines 'sample_id,subject_id' (header optional).</summary>

@@ -141,8 +141,23 @@ internal sealed class RunExecutor(
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, status).SetProperty(r => r.Phase, phase), cancellationToken);
     }
 
-    /// <summary>One method tried by a run; <paramref name="After"/> is null when the method diverged.</summary>
-    sealed record Attempt(string Method, UnlearningSettings Settings, double Seconds, UnlearningMetrics? After, Verdict Verdict, IReadOnlyDictionary<string, double> Details);
+    /// <summary>
+    /// One method tried by a run; <paramref name="After"/> is null when the method diverged. <paramref name="Tuning"/> is
+    /// the search that chose <paramref name="Settings"/> (null for the method's defaults); <paramref name="NotTuned"/> says
+    /// why a failed attempt was not followed by one.
+    /// </summary>
+    sealed record Attempt(string Method, UnlearningSettings Settings, double Seconds, UnlearningMetrics? After, Verdict Verdict,
+        IReadOnlyDictionary<string, double> Details, TuningRecord? Tuning = null, string? NotTuned = null);
+
+    /// <summary>
+    /// The bounded search (the engine's <see cref="Tuner"/>) a worker runs after a method's defaults fail: each
+    /// candidate judged on Df, a held-out slice of Dr and the validation split, never on T.
+    /// </summary>
+    sealed record TuningRecord(double Seconds, int HoldoutCount, int ValidationCount, bool ChosenPassed,
+        IReadOnlyList<TunedCandidate> Candidates, IReadOnlyList<DivergedCandidate> Diverged);
+
+    /// <summary>One candidate of a search: its settings, whether it passed on the held-out data, its estimates there, and how far it moved the weights.</summary>
+    sealed record TunedCandidate(UnlearningSettings Settings, bool Passed, double UtilityLoss, double EstimatedGap, double WeightChange, double Seconds);
 
     sealed record Outcome(ForgetPartition Partition, IReadOnlyList<string> ForgetIds, UnlearningMetrics Before, IReadOnlyList<Attempt> Attempts,
         Attempt? Accepted, StoredBlob? Blob, string Device);
@@ -169,39 +184,26 @@ internal sealed class RunExecutor(
             for (var i = 0; i < methods.Length; i++)
             {
                 var method = methods[i];
-                ModelState.Restore(workspace.Loaded.Model, start);
                 using var cached = method == UnlearningMethod.Ssd ? LoadImportance(workspace.Version) : null;
                 var job = new UnlearningJob
                 {
                     Model = workspace.Loaded.Model, Spec = workspace.Loaded.Spec, Data = workspace.Data, Forget = partition.Forget,
                     Retain = partition.Retain, Recipe = workspace.Recipe, TrainingSetImportance = cached?.Tensors.ToDictionary(t => t.Name, t => t.Tensor),
                 };
+                var trial = new Trial(run.Id, run.Seed, job, partition, before, start, workspace.Dataset.ClassCount);
+                // Each method's share of the progress: its defaults, then (after a failure) the search and the chosen setting.
                 var share = 0.9 / methods.Length;
-                var progress = new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {p.Phase}", 0.05 + share * (i + p.Fraction)));
-                var settings = new UnlearningSettings { Seed = run.Seed };
-                var clock = Stopwatch.StartNew();
-                UnlearningOutcome? outcome = null;
-                UnlearningMetrics after;
-                try
+                var offset = 0.05 + share * i;
+                var attempt = Try(trial, method, new UnlearningSettings { Seed = run.Seed }, Progress(heartbeat, method, offset, share * 0.2), null, cancellationToken);
+                if (!attempt.Verdict.Passed && pipeline.Value.TuneOnFailure)
                 {
-                    outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
-                    if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
-                    heartbeat.Report($"{method.ShortName()}: evaluating", 0.05 + share * (i + 1));
-                    after = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
+                    var notTuned = WhyNotTuned(method, partition);
+                    attempts.Add(attempt with { NotTuned = notTuned });
+                    if (notTuned is not null) continue;
+                    attempt = TryTuned(trial, method, heartbeat, offset + share * 0.2, share * 0.8, cancellationToken);
                 }
-                catch (TrainingDivergedException e)
-                {
-                    // A diverged method is a failed attempt like a failed verdict: escalate to the next, never retry it.
-                    logger.LogWarning("Run {RunId}: {Method} diverged: {Reason}", run.Id, method.ShortName(), e.Message);
-                    // Its time is the unlearning's alone when only the evaluation found the divergence (outputs overflowed).
-                    attempts.Add(new Attempt(method.ShortName(), settings.Resolve(method, workspace.Recipe), outcome?.Seconds ?? clock.Elapsed.TotalSeconds, null,
-                        Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>()));
-                    continue;
-                }
-                var verdict = Verdict.Judge(before, after, partition.Kind, workspace.Dataset.ClassCount, pipeline.Value.Thresholds);
-                attempts.Add(new Attempt(method.ShortName(), outcome.Settings, outcome.Seconds, after, verdict, outcome.Details));
-                logger.LogInformation("Run {RunId}: {Method} verdict {Verdict}", run.Id, method.ShortName(), verdict.Passed ? "pass" : "fail");
-                if (!verdict.Passed) continue;
+                attempts.Add(attempt);
+                if (!attempt.Verdict.Passed) continue;
 
                 heartbeat.Report("writing the new version", 0.97);
                 workspace.Loaded.Model.to(torch.CPU);
@@ -218,6 +220,80 @@ internal sealed class RunExecutor(
             foreach (var t in start.Values) t.Dispose();
         }
     }
+
+    /// <summary>What every attempt of one method in a run starts from and is judged against.</summary>
+    sealed record Trial(Guid RunId, long Seed, UnlearningJob Job, ForgetPartition Partition, UnlearningMetrics Before,
+        Dictionary<string, Tensor> Start, int ClassCount);
+
+    /// <summary>
+    /// Runs <paramref name="method"/> with <paramref name="settings"/> from the base weights and judges it. A diverged
+    /// run is a failed attempt like a failed verdict: escalate, never retry it.
+    /// </summary>
+    Attempt Try(Trial trial, UnlearningMethod method, UnlearningSettings settings, IProgress<EngineProgress> progress, TuningRecord? tuning,
+        CancellationToken cancellationToken)
+    {
+        var (job, partition) = (trial.Job, trial.Partition);
+        ModelState.Restore(job.Model, trial.Start);
+        var clock = Stopwatch.StartNew();
+        UnlearningOutcome? outcome = null;
+        try
+        {
+            outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
+            if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+            progress.Report(new EngineProgress("evaluating", 1));
+            var after = UnlearningMetrics.Measure(job.Model, job.Data, partition.Forget, partition.Retain, partition.Test);
+            var verdict = Verdict.Judge(trial.Before, after, partition.Kind, trial.ClassCount, pipeline.Value.Thresholds);
+            logger.LogInformation("Run {RunId}: {Method}{Tuned} verdict {Verdict}", trial.RunId, method.ShortName(), tuning is null ? "" : " (tuned)",
+                verdict.Passed ? "pass" : "fail");
+            return new Attempt(method.ShortName(), outcome.Settings, outcome.Seconds, after, verdict, outcome.Details, tuning);
+        }
+        catch (TrainingDivergedException e)
+        {
+            logger.LogWarning("Run {RunId}: {Method} diverged: {Reason}", trial.RunId, method.ShortName(), e.Message);
+            // Its time is the unlearning's alone when only the evaluation found the divergence (outputs overflowed).
+            return new Attempt(method.ShortName(), settings.Resolve(method, job.Recipe), outcome?.Seconds ?? clock.Elapsed.TotalSeconds, null,
+                Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>(), tuning);
+        }
+    }
+
+    /// <summary>
+    /// After a method's defaults failed: the engine's bounded search over the rest of its grid (learning rate; α for
+    /// SSD), judged on held-out data, then the chosen setting on the whole retain set, judged like any attempt.
+    /// </summary>
+    Attempt TryTuned(Trial trial, UnlearningMethod method, RunHeartbeat heartbeat, double offset, double share, CancellationToken cancellationToken)
+    {
+        var job = trial.Job;
+        var defaults = new UnlearningSettings { Seed = trial.Seed };
+        var options = new TuneOptions { Thresholds = pipeline.Value.Thresholds, Seed = trial.Seed, Candidates = Tuner.AlternativesTo(method, defaults, job.Recipe) };
+        ModelState.Restore(job.Model, trial.Start);
+        var clock = Stopwatch.StartNew();
+        TuneResult result;
+        try
+        {
+            result = Tuner.Tune(method, defaults, job, trial.Partition, options, Progress(heartbeat, method, offset, share * 0.8, "tuning: "), cancellationToken);
+        }
+        catch (TrainingDivergedException e)
+        {
+            logger.LogWarning("Run {RunId}: tuning {Method} diverged: {Reason}", trial.RunId, method.ShortName(), e.Message);
+            var none = new TuningRecord(clock.Elapsed.TotalSeconds, 0, trial.Partition.Validation.Length, false, [],
+                (e as EveryCandidateDivergedException)?.Diverged ?? []);
+            return new Attempt(method.ShortName(), defaults.Resolve(method, job.Recipe), clock.Elapsed.TotalSeconds, null,
+                Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>(), none);
+        }
+        var tuning = new TuningRecord(clock.Elapsed.TotalSeconds, result.HoldoutCount, result.ValidationCount, result.ChosenPassed,
+            [.. result.Candidates.Select(c => new TunedCandidate(c.Settings, c.Verdict.Passed, c.UtilityLoss, c.EstimatedGap, c.WeightChange, c.Seconds))], result.Diverged);
+        return Try(trial, method, result.Chosen, Progress(heartbeat, method, offset + share * 0.8, share * 0.2, "tuned: "), tuning, cancellationToken);
+    }
+
+    /// <summary>Why a failed attempt cannot be followed by a search, or null when it can.</summary>
+    static string? WhyNotTuned(UnlearningMethod method, ForgetPartition partition) =>
+        !Tuner.CanTune(method) ? $"{method.ShortName()} has nothing to tune"
+        : partition.Kind != ForgetKind.Class && partition.Validation.Length == 0
+            ? "not tuned: tuning sample or subject forgetting needs a validation split in the dataset (non-members other than the test set)"
+            : null;
+
+    static IProgress<EngineProgress> Progress(RunHeartbeat heartbeat, UnlearningMethod method, double offset, double share, string prefix = "") =>
+        new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {prefix}{p.Phase}", offset + share * p.Fraction));
 
     SafeTensorsFile? LoadImportance(ModelVersion version)
     {
