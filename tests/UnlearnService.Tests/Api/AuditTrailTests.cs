@@ -31,9 +31,12 @@ public sealed class AuditTrailTests
 
         Assert.True(result.GetProperty("valid").GetBoolean(), result.ToString());
         Assert.Equal(JsonValueKind.Null, result.GetProperty("firstBadSequence").ValueKind);
-        Assert.Equal(2, result.GetProperty("checkpointsVerified").GetInt32());
+        // Ours and any the recurring job signed meanwhile (its schedule follows the clock): every stored one is verified.
+        var stored = (await admin.GetFromJsonAsync<JsonElement>("/v1/audit/checkpoints?limit=100")).EnumerateArray().ToList();
+        Assert.True(stored.Count >= 2);
+        Assert.Equal(stored.Count, result.GetProperty("checkpointsVerified").GetInt32());
         Assert.True(second.GetProperty("treeSize").GetInt64() > first.GetProperty("treeSize").GetInt64());
-        Assert.Equal(first.GetProperty("treeSize").GetInt64(), second.GetProperty("previousTreeSize").GetInt64());
+        Assert.True(second.GetProperty("previousTreeSize").GetInt64() >= first.GetProperty("treeSize").GetInt64());
         var events = result.GetProperty("events").GetInt64();
         Assert.True(events > second.GetProperty("treeSize").GetInt64());
         // Every event the API lists carries its place in the chain, linked to the one before.
