@@ -194,7 +194,7 @@ internal sealed class RunExecutor(
                 // Each method's share of the progress: its defaults, then (after a failure) the search and the chosen setting.
                 var share = 0.9 / methods.Length;
                 var offset = 0.05 + share * i;
-                var attempt = Try(trial, method, new UnlearningSettings { Seed = run.Seed }, Progress(heartbeat, method, offset, share * 0.2), null, cancellationToken);
+                var attempt = Try(trial, method, trial.Defaults, Progress(heartbeat, method, offset, share * 0.2), null, cancellationToken);
                 if (!attempt.Verdict.Passed && pipeline.Value.TuneOnFailure)
                 {
                     var notTuned = WhyNotTuned(method, partition);
@@ -223,7 +223,11 @@ internal sealed class RunExecutor(
 
     /// <summary>What every attempt of one method in a run starts from and is judged against.</summary>
     sealed record Trial(Guid RunId, long Seed, UnlearningJob Job, ForgetPartition Partition, UnlearningMetrics Before,
-        Dictionary<string, Tensor> Start, int ClassCount);
+        Dictionary<string, Tensor> Start, int ClassCount)
+    {
+        /// <summary>The method's defaults with the run's seed: the first attempt, and what a search looks past.</summary>
+        public UnlearningSettings Defaults => new() { Seed = Seed };
+    }
 
     /// <summary>
     /// Runs <paramref name="method"/> with <paramref name="settings"/> from the base weights and judges it. A diverged
@@ -263,7 +267,7 @@ internal sealed class RunExecutor(
     Attempt TryTuned(Trial trial, UnlearningMethod method, RunHeartbeat heartbeat, double offset, double share, CancellationToken cancellationToken)
     {
         var job = trial.Job;
-        var defaults = new UnlearningSettings { Seed = trial.Seed };
+        var defaults = trial.Defaults;
         var options = new TuneOptions { Thresholds = pipeline.Value.Thresholds, Seed = trial.Seed, Candidates = Tuner.AlternativesTo(method, defaults, job.Recipe) };
         ModelState.Restore(job.Model, trial.Start);
         var clock = Stopwatch.StartNew();
