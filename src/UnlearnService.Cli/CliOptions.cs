@@ -37,6 +37,7 @@ internal static class CliOptions
     public static readonly Option<double?> MaskRatio = new("--ratio") { Description = "SalUn mask ratio r (default 0.5)." };
     public static readonly Option<double?> Alpha = new("--alpha") { Description = "SSD selection α (default 10) or ℓ1 α." };
     public static readonly Option<double?> Lambda = new("--lambda") { Description = "SSD dampening λ (default 1)." };
+    public static readonly Option<PassOrder?> PassOrder = new("--pass-order") { Description = "SalUn and RL: Sequential (Df then Dr each epoch, the default) or Shuffled (one mixed pass over both)." };
 
     public static void AddData(Command command, Option<string> data)
     {
@@ -46,7 +47,7 @@ internal static class CliOptions
 
     public static void AddHyperparameters(Command command)
     {
-        foreach (var option in new Option[] { Epochs, LearningRate, BatchSize, MaskRatio, Alpha, Lambda })
+        foreach (var option in new Option[] { Epochs, LearningRate, BatchSize, MaskRatio, Alpha, Lambda, PassOrder })
             command.Options.Add(option);
     }
 
@@ -62,6 +63,7 @@ internal static class CliOptions
         MaskRatio = result.GetValue(MaskRatio),
         Alpha = result.GetValue(Alpha),
         Lambda = result.GetValue(Lambda),
+        PassOrder = result.GetValue(PassOrder),
         Seed = result.GetValue(Seed),
     };
 

@@ -177,7 +177,8 @@ public static class BenchmarkRunner
 
     /// <summary>The hyperparameter a tuned setting differs in, for logs and tables.</summary>
     public static string Describe(UnlearningSettings s) =>
-        s.MaskRatio is not null || (s.LearningRate is not null && s.Alpha is null) ? $"lr {s.LearningRate:G3}"
+        s.PassOrder == PassOrder.Shuffled ? $"lr {s.LearningRate:G3}, shuffled, batch {s.BatchSize}"
+        : s.MaskRatio is not null || (s.LearningRate is not null && s.Alpha is null) ? $"lr {s.LearningRate:G3}"
         : s.Lambda is not null ? $"α {s.Alpha:G3}"
         : s.Alpha is not null ? $"α {s.Alpha:G3}, lr {s.LearningRate:G3}"
         : "";

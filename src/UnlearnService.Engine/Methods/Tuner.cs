@@ -105,8 +105,13 @@ public static class Tuner
     /// <summary>The default candidates for a method (settings not listed keep <paramref name="baseline"/>'s values).</summary>
     public static IReadOnlyList<UnlearningSettings> DefaultGrid(UnlearningMethod method, UnlearningSettings baseline) => method switch
     {
+        // ALGORITHMS.md's order (Df, then Dr) over the reference's learning rates, then mixed batches of both: on random
+        // forgetting the first Df pass costs more retain accuracy than the Dr passes win back (engine README).
         UnlearningMethod.SalUn or UnlearningMethod.RandomLabel =>
-            [.. new[] { 0.001, 0.002, 0.003, 0.005, 0.008, 0.013 }.Select(lr => baseline with { LearningRate = lr })],
+        [
+            .. new[] { 0.001, 0.002, 0.003, 0.005, 0.008, 0.013 }.Select(lr => baseline with { LearningRate = lr, PassOrder = PassOrder.Sequential }),
+            .. new[] { 0.005, 0.008, 0.013, 0.02 }.Select(lr => baseline with { LearningRate = lr, PassOrder = PassOrder.Shuffled, BatchSize = 128 }),
+        ],
         UnlearningMethod.FineTune => [.. new[] { 0.005, 0.01, 0.02, 0.05 }.Select(lr => baseline with { LearningRate = lr })],
         UnlearningMethod.GradientAscent => [.. new[] { 1e-5, 1e-4, 1e-3, 5e-3 }.Select(lr => baseline with { LearningRate = lr })],
         UnlearningMethod.L1Sparse => [.. new[] { 1e-4, 5e-4, 2e-3 }.Select(a => baseline with { Alpha = a })],
@@ -118,17 +123,14 @@ public static class Tuner
     public static bool CanTune(UnlearningMethod method) => method != UnlearningMethod.Retrain;
 
     /// <summary>
-    /// The default grid without the setting already tried: the candidates whose tuned value (learning rate; α for
-    /// SSD and ℓ1) differs from what <paramref name="tried"/> resolves to. For a search after that setting failed.
+    /// The default grid without the setting already tried: the candidates that resolve to other settings than
+    /// <paramref name="tried"/> does. For a search after that setting failed.
     /// </summary>
     public static IReadOnlyList<UnlearningSettings> AlternativesTo(UnlearningMethod method, UnlearningSettings tried, TrainingOptions? recipe = null)
     {
         var resolved = tried.Resolve(method, recipe);
-        return [.. DefaultGrid(method, tried).Where(c => TunedValue(method, c.Resolve(method, recipe)) != TunedValue(method, resolved))];
+        return [.. DefaultGrid(method, tried).Where(c => c.Resolve(method, recipe) != resolved)];
     }
-
-    static double? TunedValue(UnlearningMethod method, UnlearningSettings settings) =>
-        method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree or UnlearningMethod.L1Sparse ? settings.Alpha : settings.LearningRate;
 
     /// <summary>
     /// Tunes <paramref name="method"/> on <paramref name="job"/>. The job's model is restored to its starting

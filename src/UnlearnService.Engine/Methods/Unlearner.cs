@@ -129,9 +129,24 @@ public static class Unlearner
             using var sgd = NewSgd(job, s, masks);
             var relabel = RandomTargets.For(job.Data, job.Forget.Concat(job.Retain).ToList(), generator);
             job.Model.train();
+            using var forgotten = s.PassOrder == PassOrder.Shuffled ? ForgetFlags(job) : null;
+            var everything = forgotten is null ? null : job.Forget.Concat(job.Retain).ToList();
             for (var epoch = 0; epoch < epochs; epoch++)
             {
                 var phase = $"epoch {epoch + 1}/{epochs}";
+                if (forgotten is not null)
+                {
+                    Loop.Pass(job.Model, job.Data, everything!, batch, generator, job.Augmentation, sgd,
+                        (output, targets, indices) =>
+                        {
+                            // Random labels where the sample is in Df, true ones elsewhere (drawn for the whole batch,
+                            // so the draws do not depend on how Df falls into batches).
+                            var isForgotten = forgotten.index_select(0, indices).reshape([indices.shape[0], .. Enumerable.Repeat(1L, (int)targets.dim() - 1)]);
+                            return Losses.Supervised(output, torch.where(isForgotten, relabel(targets), targets), job.Data.Task);
+                        },
+                        n => tracker.Advance(phase, n), cancellationToken);
+                    continue;
+                }
                 Loop.Pass(job.Model, job.Data, job.Forget, batch, generator, job.Augmentation, sgd,
                     (output, targets) => Losses.Supervised(output, relabel(targets), job.Data.Task),
                     n => tracker.Advance($"{phase}: forget set", n), cancellationToken);
@@ -144,6 +159,15 @@ public static class Unlearner
         {
             if (masks is not null) foreach (var m in masks) m.Dispose();
         }
+    }
+
+    /// <summary>A flag per sample of the dataset, on its device: true for the forget set.</summary>
+    static Tensor ForgetFlags(UnlearningJob job)
+    {
+        var flags = torch.zeros(job.Data.Targets.shape[0], ScalarType.Bool, job.Data.Device);
+        using var index = torch.tensor(job.Forget.ToArray(), ScalarType.Int64, job.Data.Device);
+        flags.index_fill_(0, index, true);
+        return flags;
     }
 
     static void FineTune(UnlearningJob job, UnlearningSettings s, bool sparse, IProgress<EngineProgress>? progress, CancellationToken cancellationToken)

@@ -71,6 +71,20 @@ public static class UnlearningMethodNames
     }
 }
 
+/// <summary>How SalUn and RL visit the forget and retain sets in an epoch.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<PassOrder>))]
+public enum PassOrder
+{
+    /// <summary>ALGORITHMS.md: a pass over Df with random labels, then a pass over Dr with true labels.</summary>
+    Sequential,
+
+    /// <summary>
+    /// One shuffled pass over Df ∪ Dr, Df's samples with random labels, so every batch mixes both (the SalUn
+    /// reference's loop for CIFAR-100 and TinyImageNet).
+    /// </summary>
+    Shuffled,
+}
+
 /// <summary>
 /// Hyperparameters of an unlearning run. Every field is optional: <see cref="Resolve"/> fills the method's
 /// defaults (ALGORITHMS.md) and clears fields the method does not use; the resolved record is stored with the run.
@@ -95,6 +109,9 @@ public sealed record UnlearningSettings
     /// <summary>SalUn: fraction r of all parameter entries that are salient (updated).</summary>
     public double? MaskRatio { get; init; }
 
+    /// <summary>SalUn and RL: how an epoch visits Df and Dr (default <see cref="Methods.PassOrder.Sequential"/>).</summary>
+    public PassOrder? PassOrder { get; init; }
+
     /// <summary>SSD: selection threshold α (I_Df &gt; α·I_D). ℓ1-sparse: the initial penalty α.</summary>
     public double? Alpha { get; init; }
 
@@ -113,8 +130,8 @@ public sealed record UnlearningSettings
         var sgd = new UnlearningSettings { Seed = Seed, Momentum = Momentum ?? 0.9, WeightDecay = WeightDecay ?? 5e-4 };
         var resolved = method switch
         {
-            UnlearningMethod.SalUn => sgd with { Epochs = Epochs ?? RandomLabelEpochs(recipe), LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256, MaskRatio = MaskRatio ?? 0.5 },
-            UnlearningMethod.RandomLabel => sgd with { Epochs = Epochs ?? RandomLabelEpochs(recipe), LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256 },
+            UnlearningMethod.SalUn => sgd with { Epochs = Epochs ?? RandomLabelEpochs(recipe), LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256, MaskRatio = MaskRatio ?? 0.5, PassOrder = PassOrder ?? Methods.PassOrder.Sequential },
+            UnlearningMethod.RandomLabel => sgd with { Epochs = Epochs ?? RandomLabelEpochs(recipe), LearningRate = LearningRate ?? 0.013, BatchSize = BatchSize ?? 256, PassOrder = PassOrder ?? Methods.PassOrder.Sequential },
             UnlearningMethod.FineTune => sgd with { Epochs = Epochs ?? 10, LearningRate = LearningRate ?? 0.01, BatchSize = BatchSize ?? 256 },
             UnlearningMethod.GradientAscent => sgd with { Epochs = Epochs ?? 5, LearningRate = LearningRate ?? 1e-4, BatchSize = BatchSize ?? 256 },
             // Unlearn-Sparse's ℓ1 default; the penalty decays linearly to zero over the epochs.
@@ -155,5 +172,6 @@ public sealed record UnlearningSettings
         if (MaskRatio is { } r && (!(r > 0) || r > 1)) throw new ArgumentException($"Mask ratio {r} must be in (0, 1].");
         if (Alpha is { } a && (!(a >= 0) || double.IsInfinity(a))) throw new ArgumentException($"Alpha {a} must be a finite number ≥ 0.");
         if (Lambda is { } l && (!(l > 0) || double.IsInfinity(l))) throw new ArgumentException($"Lambda {l} must be a finite number > 0.");
+        if (PassOrder is { } order && !Enum.IsDefined(order)) throw new ArgumentException($"Pass order {(int)order} is not one of {string.Join(", ", Enum.GetNames<PassOrder>())}.");
     }
 }

@@ -128,6 +128,12 @@ internal static class Loop
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite (the step is not taken).</exception>
     public static double Pass(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize,
         Generator generator, Augmentation? augmentation, Sgd sgd, Func<Tensor, Tensor, Tensor> loss, Action<int>? onBatch,
+        CancellationToken cancellationToken) =>
+        Pass(model, data, indices, batchSize, generator, augmentation, sgd, (output, targets, _) => loss(output, targets), onBatch, cancellationToken);
+
+    /// <summary>As the other overload, but <paramref name="loss"/> also gets the batch's sample indices (on the device).</summary>
+    public static double Pass(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize,
+        Generator generator, Augmentation? augmentation, Sgd sgd, Func<Tensor, Tensor, Tensor, Tensor> loss, Action<int>? onBatch,
         CancellationToken cancellationToken)
     {
         double total = 0;
@@ -140,7 +146,7 @@ internal static class Loop
             if (augmentation is not null) x = augmentation.Apply(x, generator);
             var y = data.Targets.index_select(0, batch);
             sgd.ZeroGrad();
-            var value = loss(model.forward(x), y);
+            var value = loss(model.forward(x), y, batch);
             value.backward();
             var batchLoss = value.item<float>();
             // A non-finite loss poisons every weight on the step: stop before taking it.

@@ -48,7 +48,9 @@ public sealed class TunerTests
 
         var result = Tuner.Tune(UnlearningMethod.SalUn, settings, job, partition);
 
-        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.013], result.Candidates.Select(c => c.Settings.LearningRate!.Value));
+        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.013, 0.005, 0.008, 0.013, 0.02], result.Candidates.Select(c => c.Settings.LearningRate!.Value));
+        Assert.Equal([.. Enumerable.Repeat(PassOrder.Sequential, 6), .. Enumerable.Repeat(PassOrder.Shuffled, 4)], result.Candidates.Select(c => c.Settings.PassOrder!.Value));
+        Assert.Equal([.. Enumerable.Repeat(32, 6), .. Enumerable.Repeat(128, 4)], result.Candidates.Select(c => c.Settings.BatchSize!.Value));
         Assert.Equal(TuneObjective.EstimatedGap, result.Objective);
         Assert.True(result.ChosenPassed, string.Join("\n", result.Candidates.Select(c => $"{c.Settings.LearningRate}: {string.Join("; ", c.Verdict.Criteria.Select(x => x.Explanation))}")));
         var chosen = result.Candidates.Single(c => c.Settings == result.Chosen);
@@ -119,7 +121,12 @@ public sealed class TunerTests
     {
         var defaults = new UnlearningSettings { Seed = 4 };
 
-        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008], Tuner.AlternativesTo(UnlearningMethod.SalUn, defaults).Select(c => c.LearningRate!.Value));
+        var salun = Tuner.AlternativesTo(UnlearningMethod.SalUn, defaults);
+        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.005, 0.008, 0.013, 0.02], salun.Select(c => c.LearningRate!.Value));
+        Assert.Equal(4, salun.Count(c => c.PassOrder == PassOrder.Shuffled));
+        // A shuffled setting that failed is left out; the sequential one at its learning rate stays.
+        var shuffled = Tuner.AlternativesTo(UnlearningMethod.RandomLabel, defaults with { LearningRate = 0.013, PassOrder = PassOrder.Shuffled, BatchSize = 128 });
+        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.013, 0.005, 0.008, 0.02], shuffled.Select(c => c.LearningRate!.Value));
         Assert.Equal([2.0, 5, 7, 15, 20, 25, 35, 50], Tuner.AlternativesTo(UnlearningMethod.Ssd, defaults).Select(c => c.Alpha!.Value));
         Assert.Equal([2.0, 5, 7, 10, 15, 25, 35, 50], Tuner.AlternativesTo(UnlearningMethod.Ssd, defaults with { Alpha = 20 }).Select(c => c.Alpha!.Value));
         Assert.Equal([1e-5, 1e-3, 5e-3], Tuner.AlternativesTo(UnlearningMethod.GradientAscent, defaults).Select(c => c.LearningRate!.Value));

@@ -1,5 +1,6 @@
 using TorchSharp;
 using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Evaluation;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
 using UnlearnService.Engine.Training;
@@ -49,12 +50,14 @@ public sealed class UnlearnerTests
         }
     }
 
-    [Fact]
-    public void Run_SalUn_NonSalientEntriesBitIdenticalAndSalientOnesMove()
+    [Theory]
+    [InlineData(PassOrder.Sequential)]
+    [InlineData(PassOrder.Shuffled)]
+    public void Run_SalUn_NonSalientEntriesBitIdenticalAndSalientOnesMove(PassOrder order)
     {
         using var f = new Fixture();
         var before = f.Snapshot();
-        var settings = new UnlearningSettings { Epochs = 3, MaskRatio = 0.3, Seed = 7 };
+        var settings = new UnlearningSettings { Epochs = 3, MaskRatio = 0.3, Seed = 7, PassOrder = order };
         // The run's generator is fresh with the same seed and the mask is its first draw: recompute the same mask.
         using var generator = new Generator(7, torch.CPU);
         var mask = Saliency.Mask(f.Model, f.Data, f.Forget, 0.3, 256, generator, null, null, CancellationToken.None);
@@ -91,18 +94,49 @@ public sealed class UnlearnerTests
         Assert.Equal([3L, 2L], masks[1].shape);
     }
 
-    [Fact]
-    public void Run_SameSeedTwice_SameWeights()
+    [Theory]
+    [InlineData(PassOrder.Sequential)]
+    [InlineData(PassOrder.Shuffled)]
+    public void Run_SameSeedTwice_SameWeights(PassOrder order)
     {
         using var first = new Fixture();
         using var second = new Fixture();
-        var settings = new UnlearningSettings { Epochs = 2, Seed = 99 };
+        var settings = new UnlearningSettings { Epochs = 2, Seed = 99, PassOrder = order };
 
         Unlearner.Run(UnlearningMethod.SalUn, settings, first.Job());
         Unlearner.Run(UnlearningMethod.SalUn, settings, second.Job());
 
         foreach (var (name, value) in first.Model.state_dict())
             TensorAssert.BitIdentical(value, second.Model.state_dict()[name], name);
+    }
+
+    [Fact]
+    public void Run_ShuffledPassOrder_OnePassOverBothSetsPerEpochWithRandomLabelsOnlyOnTheForgetSet()
+    {
+        using var sequential = new Fixture();
+        using var shuffled = new Fixture();
+        // Batches of 16: 24 forget and 216 retain samples take 2 + 14 steps one set after the other, 15 mixed. A high
+        // learning rate, so that the random labels show on these well-separated blobs.
+        var settings = new UnlearningSettings { Epochs = 12, LearningRate = 0.1, BatchSize = 16, Seed = 4 };
+        var steps = new Dictionary<PassOrder, List<string>> { [PassOrder.Sequential] = [], [PassOrder.Shuffled] = [] };
+
+        Unlearner.Run(UnlearningMethod.RandomLabel, settings with { PassOrder = PassOrder.Sequential }, sequential.Job(),
+            new SyncProgress(p => steps[PassOrder.Sequential].Add(p.Phase)));
+        var forgetBefore = Predictions.Of(shuffled.Model, shuffled.Data, shuffled.Forget);
+        var retainBefore = Predictions.Of(shuffled.Model, shuffled.Data, shuffled.Retain);
+        Unlearner.Run(UnlearningMethod.RandomLabel, settings with { PassOrder = PassOrder.Shuffled }, shuffled.Job(),
+            new SyncProgress(p => steps[PassOrder.Shuffled].Add(p.Phase)));
+
+        Assert.Equal(12 * 16, steps[PassOrder.Sequential].Count);
+        Assert.Equal(12 * 2, steps[PassOrder.Sequential].Count(p => p.EndsWith("forget set", StringComparison.Ordinal)));
+        Assert.Equal(12 * 15, steps[PassOrder.Shuffled].Count);
+        Assert.Equal(15, steps[PassOrder.Shuffled].Count(p => p == "epoch 1/12"));
+        // The random labels land on Df alone: the loss on Df rises many times over while Dr keeps its accuracy and low loss.
+        var forget = Predictions.Of(shuffled.Model, shuffled.Data, shuffled.Forget);
+        var retain = Predictions.Of(shuffled.Model, shuffled.Data, shuffled.Retain);
+        var figures = $"Df: accuracy {forget.AccuracyPercent:F1}%, loss {forgetBefore.MeanLoss:G3} → {forget.MeanLoss:G3}; Dr: accuracy {retain.AccuracyPercent:F1}%, loss {retainBefore.MeanLoss:G3} → {retain.MeanLoss:G3}";
+        Assert.True(forget.MeanLoss > 100 * forgetBefore.MeanLoss && forget.MeanLoss > 2 * retain.MeanLoss, figures);
+        Assert.True(retain.AccuracyPercent > 90 && forget.AccuracyPercent < retain.AccuracyPercent - 10, figures);
     }
 
     [Fact]
@@ -241,6 +275,10 @@ public sealed class UnlearnerTests
     {
         var salun = new UnlearningSettings().Resolve(UnlearningMethod.SalUn);
         Assert.Equal((10, 0.013, 256, 0.5, 0.9, 5e-4), (salun.Epochs, salun.LearningRate, salun.BatchSize, salun.MaskRatio, salun.Momentum, salun.WeightDecay));
+        Assert.Equal(PassOrder.Sequential, salun.PassOrder);
+        Assert.Equal(PassOrder.Sequential, new UnlearningSettings().Resolve(UnlearningMethod.RandomLabel).PassOrder);
+        Assert.Null(new UnlearningSettings { PassOrder = PassOrder.Shuffled }.Resolve(UnlearningMethod.FineTune).PassOrder);
+        Assert.Throws<ArgumentException>(() => new UnlearningSettings { PassOrder = (PassOrder)7 }.Resolve(UnlearningMethod.SalUn));
         var ssd = new UnlearningSettings().Resolve(UnlearningMethod.Ssd);
         Assert.Equal((10.0, 1.0, 64), (ssd.Alpha, ssd.Lambda, ssd.BatchSize));
         Assert.Null(ssd.LearningRate);
@@ -301,14 +339,16 @@ public sealed class UnlearnerTests
         Assert.Equal(3, steps);
     }
 
-    [Fact]
-    public void Run_RegressionSalUn_UsesGaussianTargetsAndMse()
+    [Theory]
+    [InlineData(PassOrder.Sequential)]
+    [InlineData(PassOrder.Shuffled)]
+    public void Run_RegressionSalUn_UsesGaussianTargetsAndMse(PassOrder order)
     {
         var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [6], Outputs = 1, Task = TaskKind.Regression, Width = 16, Depth = 1 };
         using var f = new Fixture(spec, SyntheticData.Linear());
         var before = f.Snapshot();
 
-        var outcome = Unlearner.Run(UnlearningMethod.SalUn, new UnlearningSettings { Epochs = 2, LearningRate = 0.005 }, f.Job());
+        var outcome = Unlearner.Run(UnlearningMethod.SalUn, new UnlearningSettings { Epochs = 2, LearningRate = 0.005, PassOrder = order }, f.Job());
 
         Assert.Contains(f.Model.state_dict(), kv => !TensorAssert.Identical(before[kv.Key], kv.Value));
         Assert.All(f.Model.parameters(), p => Assert.False(p.isnan().any().item<bool>()));

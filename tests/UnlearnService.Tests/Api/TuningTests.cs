@@ -84,11 +84,13 @@ public sealed class TuningTests
         var attempts = done.GetProperty("models").EnumerateArray().Single().GetProperty("attempts").EnumerateArray().ToList();
         Assert.Equal(2, attempts.Count);
         Assert.Equal(0.013, attempts[0].GetProperty("settings").GetProperty("learningRate").GetDouble());
+        Assert.Equal("Sequential", attempts[0].GetProperty("settings").GetProperty("passOrder").GetString());
         Assert.Equal(JsonValueKind.Null, attempts[0].GetProperty("notTuned").ValueKind);
         var search = attempts[1].GetProperty("tuning");
         Assert.Empty(search.GetProperty("candidates").EnumerateArray());
-        var diverged = search.GetProperty("diverged").EnumerateArray().Select(c => c.GetProperty("settings").GetProperty("learningRate").GetDouble()).ToList();
-        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008], diverged);
+        var diverged = search.GetProperty("diverged").EnumerateArray().Select(c => c.GetProperty("settings")).ToList();
+        Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.005, 0.008, 0.013, 0.02], diverged.Select(c => c.GetProperty("learningRate").GetDouble()));
+        Assert.Equal([.. Enumerable.Repeat("Sequential", 5), .. Enumerable.Repeat("Shuffled", 4)], diverged.Select(c => c.GetProperty("passOrder").GetString()));
         var criterion = attempts[1].GetProperty("verdict").GetProperty("criteria").EnumerateArray().Single();
         Assert.Equal("converged", criterion.GetProperty("name").GetString());
         Assert.Contains("diverged", criterion.GetProperty("explanation").GetString(), StringComparison.Ordinal);

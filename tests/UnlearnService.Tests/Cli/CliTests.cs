@@ -23,12 +23,13 @@ public sealed class CliTests
             Assert.Equal(new Augmentation { Padding = 1, HorizontalFlip = true }, loaded.Recipe!.Augmentation);
 
         var (forgetExit, forgetOutput) = await CliProcess.RunAsync("forget", "--model", weights, "--subset", "600", "--class", "3",
-            "--method", "salun", "--epochs", "1", "--device", "cpu", "--out", forgotten, "--metrics", metrics);
+            "--method", "salun", "--epochs", "1", "--pass-order", "shuffled", "--device", "cpu", "--out", forgotten, "--metrics", metrics);
         Assert.True(forgetExit == 0, forgetOutput);
         Assert.Contains("Verdict:", forgetOutput, StringComparison.Ordinal);
         using var json = JsonDocument.Parse(await File.ReadAllTextAsync(metrics));
         Assert.Equal("salun", json.RootElement.GetProperty("method").GetString());
         Assert.Equal(1, json.RootElement.GetProperty("settings").GetProperty("epochs").GetInt32());
+        Assert.Equal("Shuffled", json.RootElement.GetProperty("settings").GetProperty("passOrder").GetString());
         Assert.True(json.RootElement.GetProperty("after").GetProperty("forgetCount").GetInt32() > 0);
         using var after = ModelFile.Load(forgotten);
         Assert.Equal(new Augmentation { Padding = 1, HorizontalFlip = true }, after.Recipe!.Augmentation);
