@@ -71,11 +71,14 @@ public sealed record TuneCandidate(UnlearningSettings Settings, Verdict Verdict,
 public sealed record DivergedCandidate(UnlearningSettings Settings, string Reason);
 
 /// <summary>Every candidate of a search diverged: there is no setting to choose.</summary>
-public sealed class EveryCandidateDivergedException(IReadOnlyList<DivergedCandidate> diverged)
+public sealed class EveryCandidateDivergedException(IReadOnlyList<DivergedCandidate> diverged, int holdoutCount)
     : TrainingDivergedException($"Every one of the {diverged.Count} candidates diverged; the first: {diverged[0].Reason}")
 {
     /// <summary>The candidates tried, each with what diverged.</summary>
     public IReadOnlyList<DivergedCandidate> Diverged { get; } = diverged;
+
+    /// <summary>Size of the held-out retain slice the candidates would have been judged on.</summary>
+    public int HoldoutCount { get; } = holdoutCount;
 }
 
 /// <summary>The search's outcome: the chosen setting and every candidate tried.</summary>
@@ -208,7 +211,7 @@ public static class Tuner
         }
 
         if (results.Count == 0)
-            throw new EveryCandidateDivergedException(diverged);
+            throw new EveryCandidateDivergedException(diverged, holdout.Length);
         var chosen = Choose(results, options.Objective);
         return new TuneResult(method, chosen.Settings, chosen.Verdict.Passed, results, holdout.Length, partition.Validation.Length, options.Objective, diverged);
     }

@@ -106,7 +106,7 @@ public static class Unlearner
     static Sgd NewSgd(UnlearningJob job, UnlearningSettings s, IReadOnlyList<Tensor?>? masks = null) =>
         new(job.Model.parameters(), s.LearningRate!.Value, s.Momentum!.Value, s.WeightDecay!.Value, masks);
 
-    /// <summary>SalUn (with the saliency mask) and RL (without): random labels on Df, true labels on Dr, per epoch.</summary>
+    /// <summary>SalUn (with the saliency mask) and RL (without): random labels on Df, true labels on Dr, in the settings' pass order.</summary>
     static void RandomLabels(UnlearningJob job, UnlearningSettings s, bool masked, Dictionary<string, double> details,
         IProgress<EngineProgress>? progress, CancellationToken cancellationToken)
     {
@@ -139,20 +139,22 @@ public static class Unlearner
                     Loop.Pass(job.Model, job.Data, everything!, batch, generator, job.Augmentation, sgd,
                         (output, targets, indices) =>
                         {
-                            // Random labels where the sample is in Df, true ones elsewhere (drawn for the whole batch,
-                            // so the draws do not depend on how Df falls into batches).
+                            // Random labels where the sample is in Df, true ones elsewhere. They are drawn for the whole
+                            // batch, so every step draws the same amount whatever share of it is Df.
                             var isForgotten = forgotten.index_select(0, indices).reshape([indices.shape[0], .. Enumerable.Repeat(1L, (int)targets.dim() - 1)]);
                             return Losses.Supervised(output, torch.where(isForgotten, relabel(targets), targets), job.Data.Task);
                         },
                         n => tracker.Advance(phase, n), cancellationToken);
-                    continue;
                 }
-                Loop.Pass(job.Model, job.Data, job.Forget, batch, generator, job.Augmentation, sgd,
-                    (output, targets) => Losses.Supervised(output, relabel(targets), job.Data.Task),
-                    n => tracker.Advance($"{phase}: forget set", n), cancellationToken);
-                Loop.Pass(job.Model, job.Data, job.Retain, batch, generator, job.Augmentation, sgd,
-                    (output, targets) => Losses.Supervised(output, targets, job.Data.Task),
-                    n => tracker.Advance($"{phase}: retain set", n), cancellationToken);
+                else
+                {
+                    Loop.Pass(job.Model, job.Data, job.Forget, batch, generator, job.Augmentation, sgd,
+                        (output, targets) => Losses.Supervised(output, relabel(targets), job.Data.Task),
+                        n => tracker.Advance($"{phase}: forget set", n), cancellationToken);
+                    Loop.Pass(job.Model, job.Data, job.Retain, batch, generator, job.Augmentation, sgd,
+                        (output, targets) => Losses.Supervised(output, targets, job.Data.Task),
+                        n => tracker.Advance($"{phase}: retain set", n), cancellationToken);
+                }
             }
         }
         finally

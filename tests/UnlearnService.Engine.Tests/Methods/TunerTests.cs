@@ -92,6 +92,8 @@ public sealed class TunerTests
 
         Assert.Contains("Every one of the 1 candidates diverged", error.Message, StringComparison.Ordinal);
         Assert.Equal(10, Assert.Single(error.Diverged).Settings.LearningRate);
+        // Gradient ascent never updates on Dr: it would have been judged on all of it (under the cap).
+        Assert.Equal(Math.Min(partition.Retain.Length, 2000), error.HoldoutCount);
     }
 
     [Fact]

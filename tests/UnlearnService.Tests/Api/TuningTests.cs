@@ -88,6 +88,9 @@ public sealed class TuningTests
         Assert.Equal(JsonValueKind.Null, attempts[0].GetProperty("notTuned").ValueKind);
         var search = attempts[1].GetProperty("tuning");
         Assert.Empty(search.GetProperty("candidates").EnumerateArray());
+        // SalUn updates on Dr, so a tenth of it was held out to judge the candidates on (none got that far).
+        var retained = done.GetProperty("models").EnumerateArray().Single().GetProperty("metricsBefore").GetProperty("retainCount").GetInt32();
+        Assert.Equal((int)Math.Round(retained * 0.1), search.GetProperty("holdoutCount").GetInt32());
         var diverged = search.GetProperty("diverged").EnumerateArray().Select(c => c.GetProperty("settings")).ToList();
         Assert.Equal([0.001, 0.002, 0.003, 0.005, 0.008, 0.005, 0.008, 0.013, 0.02], diverged.Select(c => c.GetProperty("learningRate").GetDouble()));
         Assert.Equal([.. Enumerable.Repeat("Sequential", 5), .. Enumerable.Repeat("Shuffled", 4)], diverged.Select(c => c.GetProperty("passOrder").GetString()));

@@ -279,8 +279,9 @@ internal sealed class RunExecutor(
         catch (TrainingDivergedException e)
         {
             logger.LogWarning("Run {RunId}: tuning {Method} diverged: {Reason}", trial.RunId, method.ShortName(), e.Message);
-            var none = new TuningRecord(clock.Elapsed.TotalSeconds, 0, trial.Partition.Validation.Length, false, [],
-                (e as EveryCandidateDivergedException)?.Diverged ?? []);
+            var everyOne = e as EveryCandidateDivergedException;
+            var none = new TuningRecord(clock.Elapsed.TotalSeconds, everyOne?.HoldoutCount ?? 0, trial.Partition.Validation.Length, false, [],
+                everyOne?.Diverged ?? []);
             return new Attempt(method.ShortName(), defaults.Resolve(method, job.Recipe), clock.Elapsed.TotalSeconds, null,
                 Verdict.Diverged(e.Message, pipeline.Value.Thresholds), new Dictionary<string, double>(), none);
         }
