@@ -127,16 +127,16 @@ public static class Unlearner
         try
         {
             using var sgd = NewSgd(job, s, masks);
-            var relabel = RandomTargets.For(job.Data, job.Forget.Concat(job.Retain).ToList(), generator);
+            var everything = job.Forget.Concat(job.Retain).ToList();
+            var relabel = RandomTargets.For(job.Data, everything, generator);
             job.Model.train();
             using var forgotten = s.PassOrder == PassOrder.Shuffled ? ForgetFlags(job) : null;
-            var everything = forgotten is null ? null : job.Forget.Concat(job.Retain).ToList();
             for (var epoch = 0; epoch < epochs; epoch++)
             {
                 var phase = $"epoch {epoch + 1}/{epochs}";
                 if (forgotten is not null)
                 {
-                    Loop.Pass(job.Model, job.Data, everything!, batch, generator, job.Augmentation, sgd,
+                    Loop.Pass(job.Model, job.Data, everything, batch, generator, job.Augmentation, sgd,
                         (output, targets, indices) =>
                         {
                             // Random labels where the sample is in Df, true ones elsewhere. They are drawn for the whole
