@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using TorchSharp;
 using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
@@ -44,6 +45,15 @@ public sealed record BenchmarkOptions
     /// i.e. the noise floor under which no method's gap means anything.
     /// </summary>
     public bool RetrainTwice { get; init; }
+
+    /// <summary>
+    /// Methods whose default run is timed <see cref="TimingRuns"/> times (each from the original weights, same seed,
+    /// so the same result): RTE is then the median, steadier on a shared machine than one run.
+    /// </summary>
+    public IReadOnlyList<UnlearningMethod> Timed { get; init; } = [];
+
+    /// <summary>How many times the default runs of <see cref="Timed"/> methods, and the forward+backward pass over Df, are timed.</summary>
+    public int TimingRuns { get; init; } = 1;
 }
 
 /// <summary>One method's run in a scenario.</summary>
@@ -56,8 +66,10 @@ public sealed record BenchmarkOptions
 /// <param name="Verdict">The verdict against the original model.</param>
 /// <param name="Details">Method-specific facts.</param>
 /// <param name="Tuning">The search, for tuned variants.</param>
+/// <param name="TimedSeconds">Each run's time when the run was repeated for timing (<see cref="Seconds"/> is their median); else one.</param>
 public sealed record MethodResult(UnlearningMethod Method, string Variant, UnlearningSettings Settings, UnlearningMetrics Metrics,
-    double Seconds, double? AverageGap, Verdict Verdict, IReadOnlyDictionary<string, double> Details, TuneResult? Tuning);
+    double Seconds, double? AverageGap, Verdict Verdict, IReadOnlyDictionary<string, double> Details, TuneResult? Tuning,
+    IReadOnlyList<double> TimedSeconds);
 
 /// <summary>A run of a scenario that diverged (NaN or infinite loss or weights), so it has no metrics.</summary>
 /// <param name="Method">The method.</param>
@@ -72,13 +84,20 @@ public sealed record DivergedRun(UnlearningMethod Method, string Variant, Unlear
 /// <param name="Original">Metrics of the original model on this partition.</param>
 /// <param name="Retrain">The gold standard.</param>
 /// <param name="Methods">The other methods, default then tuned.</param>
-/// <param name="ForwardBackwardSeconds">One forward+backward pass over Df (batch 64): the unit of SSD's cached cost.</param>
+/// <param name="ForwardBackwardSeconds">One forward+backward pass over Df (batch 64; the median of the timing runs): the unit of SSD's cached cost.</param>
 /// <param name="Sweep">Each grid setting of the swept methods, run on the full retain set (variant "sweep").</param>
 /// <param name="RetrainOtherSeed">Retrain with the next seed and its gap to <paramref name="Retrain"/> (variant "other seed"), when asked for.</param>
 /// <param name="Diverged">Runs that diverged: in none of the lists above.</param>
 public sealed record ScenarioResult(string Name, ForgetKind Kind, UnlearningMetrics Original, MethodResult Retrain,
     IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds, IReadOnlyList<MethodResult> Sweep, MethodResult? RetrainOtherSeed,
-    IReadOnlyList<DivergedRun> Diverged);
+    IReadOnlyList<DivergedRun> Diverged)
+{
+    /// <summary>
+    /// Retrain's RTE, the denominator of RTE targets: the median over the Retrain runs of the scenario, both seeds when
+    /// the noise floor ran (the same work), so that one slow run on a shared machine does not decide a target.
+    /// </summary>
+    public double RetrainSeconds => BenchmarkRunner.Median([.. Retrain.TimedSeconds, .. RetrainOtherSeed?.TimedSeconds ?? []]);
+}
 
 /// <summary>Runs scenarios × methods on one trained model, each run starting from the original weights.</summary>
 public static class BenchmarkRunner
@@ -101,15 +120,23 @@ public static class BenchmarkRunner
             var diverged = new List<DivergedRun>();
             MethodResult RunOne(UnlearningMethod method, string variant, UnlearningSettings settings, UnlearningMetrics? retrain, TuneResult? tuning)
             {
-                ModelState.Restore(model, start);
-                var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
-                var outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
-                if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+                var runs = variant == "default" && options.Timed.Contains(method) ? Math.Max(1, options.TimingRuns) : 1;
+                var seconds = new List<double>();
+                UnlearningOutcome outcome;
+                do
+                {
+                    ModelState.Restore(model, start);
+                    var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
+                    outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
+                    if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+                    seconds.Add(outcome.Seconds);
+                }
+                while (seconds.Count < runs);
                 var metrics = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
                 var verdict = Verdict.Judge(before, metrics, partition.Kind, data.Dataset.ClassCount, options.Thresholds);
-                log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {outcome.Seconds:F1}s");
-                return new MethodResult(method, variant, outcome.Settings, metrics, outcome.Seconds, retrain is null ? null : metrics.AverageGap(retrain),
-                    verdict, outcome.Details, tuning);
+                log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {Median(seconds):F1}s{(runs > 1 ? $" (median of {string.Join(", ", seconds.Select(t => t.ToString("F1", CultureInfo.InvariantCulture)))})" : "")}");
+                return new MethodResult(method, variant, outcome.Settings, metrics, Median(seconds), retrain is null ? null : metrics.AverageGap(retrain),
+                    verdict, outcome.Details, tuning, seconds);
             }
 
             // A method that diverges is reported as such; Retrain diverging leaves nothing to compare with, so that throws.
@@ -165,7 +192,7 @@ public static class BenchmarkRunner
                     TryRunOne(sweep, method, "sweep", setting, retrain.Metrics, null);
 
             ModelState.Restore(model, start);
-            var forwardBackward = ForwardBackwardSeconds(model, data, partition.Forget);
+            var forwardBackward = Median([.. Enumerable.Range(0, Math.Max(1, options.TimingRuns)).Select(_ => ForwardBackwardSeconds(model, data, partition.Forget))]);
             return new ScenarioResult(scenario.Name, partition.Kind, before, retrain, results, forwardBackward, sweep, otherSeed, diverged);
         }
         finally
@@ -173,6 +200,15 @@ public static class BenchmarkRunner
             ModelState.Restore(model, start);
             foreach (var t in start.Values) t.Dispose();
         }
+    }
+
+    /// <summary>The median (the mean of the middle two for an even count).</summary>
+    public static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) throw new ArgumentException("No values.", nameof(values));
+        var sorted = values.Order().ToArray();
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
     /// <summary>The hyperparameter a tuned setting differs in, for logs and tables.</summary>

@@ -21,7 +21,7 @@ public sealed class BenchmarkRunnerTests
     }
 
     [Fact]
-    public void Run_WithSweepAndSecondRetrain_ComparesEachWithRetrainAndLeavesTheModelAsItWas()
+    public void Run_WithSweepSecondRetrainAndTimingRuns_ComparesEachWithRetrainAndLeavesTheModelAsItWas()
     {
         Runtime.TorchRuntime.Initialize();
         using var dataset = SyntheticData.Blobs(train: 200, test: 60, validation: 60, spread: 2.0);
@@ -31,7 +31,11 @@ public sealed class BenchmarkRunnerTests
         var weights = original.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var importance = Dampening.Importance(original.Model, data, train, 64, labelFree: false);
         var scenario = new BenchmarkScenario("first 20", new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 20).Select(i => $"s{i}")] });
-        var options = new BenchmarkOptions { Methods = [UnlearningMethod.Ssd], Tune = true, Sweep = [UnlearningMethod.Ssd], RetrainTwice = true };
+        var options = new BenchmarkOptions
+        {
+            Methods = [UnlearningMethod.Ssd], Tune = true, Sweep = [UnlearningMethod.Ssd], RetrainTwice = true,
+            Timed = [UnlearningMethod.Ssd], TimingRuns = 3,
+        };
 
         var result = BenchmarkRunner.Run(original, data, scenario, options, importance);
 
@@ -41,6 +45,12 @@ public sealed class BenchmarkRunnerTests
         Assert.Equal(("other seed", 1L), (other.Variant, other.Settings.Seed));
         Assert.Equal(other.Metrics.AverageGap(result.Retrain.Metrics), other.AverageGap);
         Assert.Equal(["default", "tuned"], result.Methods.Select(m => m.Variant));
+        // Only the timed method's default run repeats; its RTE is the median of its runs, Retrain's that of both seeds.
+        var timed = result.Methods[0];
+        Assert.Equal(3, timed.TimedSeconds.Count);
+        Assert.Equal(timed.TimedSeconds.Order().ElementAt(1), timed.Seconds);
+        Assert.All(new[] { result.Methods[1], result.Retrain, other }.Concat(result.Sweep), r => Assert.Equal([r.Seconds], r.TimedSeconds));
+        Assert.Equal((result.Retrain.Seconds + other.Seconds) / 2, result.RetrainSeconds, 12);
         var grid = Tuner.DefaultGrid(UnlearningMethod.Ssd, options.Settings).Select(s => s.Alpha);
         Assert.Equal(grid, result.Sweep.Select(r => r.Settings.Alpha));
         Assert.All(result.Sweep, r =>
@@ -54,6 +64,15 @@ public sealed class BenchmarkRunnerTests
         foreach (var (name, value) in original.Model.state_dict())
             TensorAssert.BitIdentical(weights[name], value, name);
         foreach (var t in importance.Values) t.Dispose();
+    }
+
+    [Fact]
+    public void Median_OddEvenAndEmpty()
+    {
+        Assert.Equal(2.0, BenchmarkRunner.Median([3.0, 1.0, 2.0]));
+        Assert.Equal(2.5, BenchmarkRunner.Median([4.0, 1.0, 2.0, 3.0]));
+        Assert.Equal(7.0, BenchmarkRunner.Median([7.0]));
+        Assert.Throws<ArgumentException>(() => BenchmarkRunner.Median([]));
     }
 
     [Fact]

@@ -36,6 +36,39 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Bench_SmallRun_WritesTablesWhoseRteTargetsUseMedianTimings()
+    {
+        var folder = TempFolder.Create("cli");
+        var markdown = Path.Combine(folder, "BENCHMARKS.md");
+        var json = Path.Combine(folder, "benchmark.json");
+        // No PyTorch comparison: "false" stands in for the interpreter, so the throughput rows say "not measured".
+        var (exit, output) = await CliProcess.RunAsync(new Dictionary<string, string> { ["UNLEARN_BENCH_PYTHON"] = "false" }, TimeSpan.FromMinutes(4),
+            "bench", "--train-size", "1000", "--train-epochs", "2", "--width", "4", "--methods", "salun,ssd", "--no-tune", "--device", "cpu",
+            "--out", markdown, "--json", json);
+
+        Assert.True(exit == 0, output);
+        var text = await File.ReadAllTextAsync(markdown);
+        foreach (var scenario in new[] { "random 10%", "class 0", "subjects 1% (1 × 20)" })
+        {
+            Assert.Contains($"## {scenario}", text, StringComparison.Ordinal);
+            Assert.Contains($"| {scenario}: SalUn RTE ≤ 25% of Retrain's |", text, StringComparison.Ordinal);
+        }
+        // SalUn's RTE is the median of its 3 timed runs; Retrain's that of its two seeds (the noise floor's run included).
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(text,
+            @"- SalUn RTE [\d.]+ s \(median of 3 runs: [\d.]+, [\d.]+, [\d.]+ s\) = \d+% of Retrain's [\d.]+ s \(median of 2 runs: [\d.]+, [\d.]+ s\)").Count);
+        using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+        foreach (var scenario in report.RootElement.GetProperty("scenarios").EnumerateArray())
+        {
+            var salun = scenario.GetProperty("methods").EnumerateArray().Single(m => m.GetProperty("method").GetString() == "SalUn");
+            var runs = salun.GetProperty("timedSeconds").EnumerateArray().Select(t => t.GetDouble()).Order().ToArray();
+            Assert.Equal(3, runs.Length);
+            Assert.Equal(runs[1], salun.GetProperty("seconds").GetDouble());
+            var retrain = new[] { scenario.GetProperty("retrain"), scenario.GetProperty("retrainOtherSeed") }.Select(r => r.GetProperty("seconds").GetDouble());
+            Assert.Equal(retrain.Average(), scenario.GetProperty("retrainSeconds").GetDouble(), 9);
+        }
+    }
+
+    [Fact]
     public async Task Train_AugmentationOnTabularData_FailsWithAMessage()
     {
         var folder = TempFolder.Create("cli");
