@@ -63,11 +63,6 @@ internal static class BenchCommand
     /// <summary>Times the runs whose time a target names: their median is the figure (BenchmarkOptions.TimingRuns).</summary>
     const int TimingRuns = 3;
 
-    /// <summary>"median of 3 runs: 18.1, 18.5, 25.0 s", or "one run".</summary>
-    static string Runs(IReadOnlyList<double> seconds) => seconds.Count == 1
-        ? "one run"
-        : $"median of {seconds.Count} runs: {string.Join(", ", seconds.Select(t => t.ToString("F1", CultureInfo.InvariantCulture)))} s";
-
     sealed record BenchRun(string Data, bool Full, int TrainSize, int Width, int TrainEpochs, bool Augment, bool Tune, bool NoiseFloor, IReadOnlyList<UnlearningMethod> Methods,
         long Seed, Device Device)
     {
@@ -245,7 +240,7 @@ internal static class BenchCommand
                 if (ssd is not null)
                     md.AppendLine($"- SSD with cached importances: {ssd.Seconds:F2} s = {ssd.Seconds / scenario.ForwardBackwardSeconds:F2}× one forward+backward pass over Df ({scenario.ForwardBackwardSeconds:F2} s); target ≤ 2×.");
                 if (salun is not null)
-                    md.AppendLine($"- SalUn RTE {salun.Seconds:F1} s ({Runs(salun.TimedSeconds)}) = {100 * salun.Seconds / scenario.RetrainSeconds:F0}% of Retrain's {scenario.RetrainSeconds:F1} s ({Runs([.. scenario.Retrain.TimedSeconds, .. scenario.RetrainOtherSeed?.TimedSeconds ?? []])}); target ≤ 25%.");
+                    md.AppendLine($"- SalUn RTE {salun.Seconds:F1} s ({BenchmarkRunner.DescribeTimes(salun.TimedSeconds)}) = {100 * salun.Seconds / scenario.RetrainSeconds:F0}% of Retrain's {scenario.RetrainSeconds:F1} s ({BenchmarkRunner.DescribeTimes(scenario.RetrainTimedSeconds)}); target ≤ 25%.");
                 if (scenario.Sweep.Count > 0)
                 {
                     md.AppendLine();

@@ -92,11 +92,14 @@ public sealed record ScenarioResult(string Name, ForgetKind Kind, UnlearningMetr
     IReadOnlyList<MethodResult> Methods, double ForwardBackwardSeconds, IReadOnlyList<MethodResult> Sweep, MethodResult? RetrainOtherSeed,
     IReadOnlyList<DivergedRun> Diverged)
 {
+    /// <summary>The times of the scenario's Retrain runs: both seeds when the noise floor ran (the same work).</summary>
+    public IReadOnlyList<double> RetrainTimedSeconds => [.. Retrain.TimedSeconds, .. RetrainOtherSeed?.TimedSeconds ?? []];
+
     /// <summary>
-    /// Retrain's RTE, the denominator of RTE targets: the median over the Retrain runs of the scenario, both seeds when
-    /// the noise floor ran (the same work), so that one slow run on a shared machine does not decide a target.
+    /// Retrain's RTE, the denominator of RTE targets: the median of <see cref="RetrainTimedSeconds"/>, so that one slow
+    /// run on a shared machine does not decide a target.
     /// </summary>
-    public double RetrainSeconds => BenchmarkRunner.Median([.. Retrain.TimedSeconds, .. RetrainOtherSeed?.TimedSeconds ?? []]);
+    public double RetrainSeconds => BenchmarkRunner.Median(RetrainTimedSeconds);
 }
 
 /// <summary>Runs scenarios × methods on one trained model, each run starting from the original weights.</summary>
@@ -134,7 +137,7 @@ public static class BenchmarkRunner
                 while (seconds.Count < runs);
                 var metrics = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
                 var verdict = Verdict.Judge(before, metrics, partition.Kind, data.Dataset.ClassCount, options.Thresholds);
-                log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {Median(seconds):F1}s{(runs > 1 ? $" (median of {string.Join(", ", seconds.Select(t => t.ToString("F1", CultureInfo.InvariantCulture)))})" : "")}");
+                log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {Median(seconds):F1}s{(runs > 1 ? $" ({DescribeTimes(seconds)})" : "")}");
                 return new MethodResult(method, variant, outcome.Settings, metrics, Median(seconds), retrain is null ? null : metrics.AverageGap(retrain),
                     verdict, outcome.Details, tuning, seconds);
             }
@@ -210,6 +213,11 @@ public static class BenchmarkRunner
         var middle = sorted.Length / 2;
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
+
+    /// <summary>"median of 3 runs: 18.1, 18.5, 25.0 s", or "one run": a timed figure with what it was taken from.</summary>
+    public static string DescribeTimes(IReadOnlyList<double> seconds) => seconds.Count == 1
+        ? "one run"
+        : $"median of {seconds.Count} runs: {string.Join(", ", seconds.Select(t => t.ToString("F1", CultureInfo.InvariantCulture)))} s";
 
     /// <summary>The hyperparameter a tuned setting differs in, for logs and tables.</summary>
     public static string Describe(UnlearningSettings s) =>

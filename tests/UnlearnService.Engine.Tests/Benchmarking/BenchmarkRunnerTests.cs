@@ -50,6 +50,7 @@ public sealed class BenchmarkRunnerTests
         Assert.Equal(3, timed.TimedSeconds.Count);
         Assert.Equal(timed.TimedSeconds.Order().ElementAt(1), timed.Seconds);
         Assert.All(new[] { result.Methods[1], result.Retrain, other }.Concat(result.Sweep), r => Assert.Equal([r.Seconds], r.TimedSeconds));
+        Assert.Equal([result.Retrain.Seconds, other.Seconds], result.RetrainTimedSeconds);
         Assert.Equal((result.Retrain.Seconds + other.Seconds) / 2, result.RetrainSeconds, 12);
         var grid = Tuner.DefaultGrid(UnlearningMethod.Ssd, options.Settings).Select(s => s.Alpha);
         Assert.Equal(grid, result.Sweep.Select(r => r.Settings.Alpha));
@@ -67,12 +68,14 @@ public sealed class BenchmarkRunnerTests
     }
 
     [Fact]
-    public void Median_OddEvenAndEmpty()
+    public void MedianAndDescribeTimes_OddEvenEmptyAndOneRun()
     {
         Assert.Equal(2.0, BenchmarkRunner.Median([3.0, 1.0, 2.0]));
         Assert.Equal(2.5, BenchmarkRunner.Median([4.0, 1.0, 2.0, 3.0]));
         Assert.Equal(7.0, BenchmarkRunner.Median([7.0]));
         Assert.Throws<ArgumentException>(() => BenchmarkRunner.Median([]));
+        Assert.Equal("one run", BenchmarkRunner.DescribeTimes([12.34]));
+        Assert.Equal("median of 3 runs: 15.5, 14.9, 13.5 s", BenchmarkRunner.DescribeTimes([15.5, 14.94, 13.46]));
     }
 
     [Fact]
