@@ -77,7 +77,11 @@ public static partial class TorchRuntime
     /// (batch 256 on the small CNN: about 13 MB each), so every step faulted them in again: in one SalUn run of the
     /// benchmark 7.4 million page faults and as much system time as half the user time (21 s; 13 s with this).
     /// Blocks up to 32 MB (glibc's largest threshold) now come from the heap, and up to 256 MB of freed heap stays
-    /// mapped for the next step. Larger tensors are still mapped per allocation.
+    /// mapped for the next step. Threads other than the main one (the service's workers, test runners) allocate from
+    /// arenas made of 64 MB heaps, and glibc unmaps such a heap as soon as it is wholly free unless the heap before it
+    /// has the top pad to spare: a 64 MB pad keeps them (without it one or two buffers of four were faulted in afresh
+    /// every other step). The pad reserves address space only; pages count once touched. Larger tensors are still
+    /// mapped per allocation.
     /// </summary>
     static void KeepFreedMemoryMapped()
     {
@@ -85,6 +89,7 @@ public static partial class TorchRuntime
         {
             _ = MallOpt(MallocMmapThreshold, 32 << 20);
             _ = MallOpt(MallocTrimThreshold, 256 << 20);
+            _ = MallOpt(MallocTopPad, 64 << 20);
         }
         catch (EntryPointNotFoundException)
         {
@@ -96,10 +101,12 @@ public static partial class TorchRuntime
     static bool CallerTunedMalloc() =>
         Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
         || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null
+        || Environment.GetEnvironmentVariable("MALLOC_TOP_PAD_") is not null
         || Environment.GetEnvironmentVariable("GLIBC_TUNABLES")?.Contains("glibc.malloc.", StringComparison.Ordinal) == true;
 
     // mallopt parameters from glibc's malloc.h.
     const int MallocTrimThreshold = -1;
+    const int MallocTopPad = -2;
     const int MallocMmapThreshold = -3;
 
     [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
