@@ -47,6 +47,12 @@ public static class Dampening
                 onBatch?.Invoke((int)batch.shape[0]);
             }
         }
+        catch
+        {
+            // Cancellation or a failing batch: the sums live outside every dispose scope, so free them here.
+            foreach (var sum in sums) sum.Dispose();
+            throw;
+        }
         finally
         {
             foreach (var (_, p) in parameters) p.grad?.zero_();
@@ -56,6 +62,7 @@ public static class Dampening
         for (var i = 0; i < parameters.Length; i++)
         {
             using var sum = sums[i];
+            using var scope = torch.NewDisposeScope(); // frees the quotient when it lives on a GPU
             result[parameters[i].name] = sum.div(batches).cpu().DetachFromDisposeScope();
         }
         return result;
@@ -102,16 +109,23 @@ public static class Dampening
             computed = Importance(job.Model, job.Data, training, batch, labelFree, n => tracker.Advance("importance: training set", n), cancellationToken);
             cached = computed;
         }
-        var forget = Importance(job.Model, job.Data, job.Forget, batch, labelFree, n => tracker.Advance("importance: forget set", n), cancellationToken);
+        Dictionary<string, Tensor>? forget = null;
         try
         {
+            forget = Importance(job.Model, job.Data, job.Forget, batch, labelFree, n => tracker.Advance("importance: forget set", n), cancellationToken);
             details["dampened_entries"] = Dampen(job.Model, forget, cached, s.Alpha!.Value, s.Lambda!.Value);
             details["total_entries"] = job.Model.parameters().Where(p => p.requires_grad).Sum(p => (double)p.numel());
             details["importance_cached"] = computed is null ? 1 : 0;
         }
+        catch
+        {
+            // Cancelled or failed after I_D was computed here: nobody else will own it.
+            if (computed is not null) foreach (var t in computed.Values) t.Dispose();
+            throw;
+        }
         finally
         {
-            foreach (var t in forget.Values) t.Dispose();
+            if (forget is not null) foreach (var t in forget.Values) t.Dispose();
         }
         return computed;
     }

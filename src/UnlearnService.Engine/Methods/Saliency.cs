@@ -8,6 +8,12 @@ namespace UnlearnService.Engine.Methods;
 internal static class Saliency
 {
     /// <summary>
+    /// Batch size of the saliency pass, whatever the update's (ALGORITHMS.md fixes it). In eval mode it changes G only
+    /// by how much the last, smaller batch weighs, and the ranking not at all by scale.
+    /// </summary>
+    public const int BatchSize = 256;
+
+    /// <summary>
     /// Gradient of L = −mean CE over the forget set with true labels, summed over shuffled batches (augmented as in
     /// training, when the recipe augments), in eval mode (BatchNorm uses running statistics). One tensor per trainable
     /// parameter, in parameter order.

@@ -160,14 +160,20 @@ public static class Tuner
         var results = new List<TuneCandidate>();
         var diverged = new List<DivergedCandidate>();
         IReadOnlyDictionary<string, Tensor>? computedImportance = null;
+        // Progress in samples passed: SSD's I_D pass over D, when it runs here, outweighs every candidate's pass over Df.
+        var computesImportance = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree && job.TrainingSetImportance is null;
+        var importanceWork = computesImportance ? (double)job.Forget.Count + job.Retain.Count : 0;
+        var candidateWork = computesImportance ? job.Forget.Count : 1.0;
+        var tracker = new ProgressTracker(progress, importanceWork + candidates.Count * candidateWork);
         try
         {
-            if (method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree && job.TrainingSetImportance is null)
+            if (computesImportance)
             {
                 // I_D is over all of D (ALGORITHMS.md), H included, and does not depend on α: once, for every candidate.
-                progress?.Report(new EngineProgress("importance: training set", 0));
+                tracker.Report("importance: training set");
                 computedImportance = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
-                    candidates[0].Resolve(method).BatchSize!.Value, method == UnlearningMethod.SsdLabelFree, cancellationToken: cancellationToken);
+                    candidates[0].Resolve(method).BatchSize!.Value, method == UnlearningMethod.SsdLabelFree,
+                    n => tracker.Advance("importance: training set", n), cancellationToken);
             }
             var tuningJob = new UnlearningJob
             {
@@ -180,8 +186,9 @@ public static class Tuner
                 cancellationToken.ThrowIfCancellationRequested();
                 ModelState.Restore(job.Model, start);
                 var index = i;
-                var candidateProgress = progress is null ? null : new Forward(p =>
-                    progress.Report(new EngineProgress($"candidate {index + 1}/{candidates.Count}: {p.Phase}", (index + p.Fraction) / candidates.Count)));
+                var candidateProgress = progress is null ? null : new Forward(p => progress.Report(new EngineProgress(
+                    $"candidate {index + 1}/{candidates.Count}: {p.Phase}",
+                    (importanceWork + (index + p.Fraction) * candidateWork) / (importanceWork + candidates.Count * candidateWork))));
                 UnlearningOutcome outcome;
                 UnlearningMetrics after;
                 try
@@ -271,6 +278,8 @@ public static class Tuner
 
     static (long[] Holdout, long[] Retain) SplitRetain(IReadOnlyList<long> retain, TuneOptions options, bool trainsOnRetain)
     {
+        if (retain.Count < (trainsOnRetain ? 2 : 1))
+            throw new ArgumentException($"Tuning needs a retain set to judge utility on{(trainsOnRetain ? " and to train on" : "")}: it has {retain.Count} sample(s).");
         var count = trainsOnRetain
             ? (int)Math.Clamp(Math.Round(retain.Count * options.HoldoutFraction), 1, Math.Min(options.MaxHoldout, retain.Count - 1))
             : Math.Min(options.MaxHoldout, retain.Count);

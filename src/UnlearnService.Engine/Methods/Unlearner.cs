@@ -119,9 +119,10 @@ public static class Unlearner
         Tensor[]? masks = null;
         if (masked)
         {
-            masks = Saliency.Mask(job.Model, job.Data, job.Forget, s.MaskRatio!.Value, batch, generator, job.Augmentation,
+            masks = Saliency.Mask(job.Model, job.Data, job.Forget, s.MaskRatio!.Value, Saliency.BatchSize, generator, job.Augmentation,
                 n => tracker.Advance("saliency", n), cancellationToken);
-            details["salient_entries"] = masks.Sum(m => m.sum().item<float>());
+            using (torch.NewDisposeScope())
+                details["salient_entries"] = masks.Sum(m => m.sum().item<float>());
             details["total_entries"] = masks.Sum(m => (double)m.numel());
         }
         try

@@ -164,7 +164,8 @@ public sealed record UnlearningSettings
     /// <summary>Throws <see cref="ArgumentException"/> naming the first impossible value.</summary>
     public void Validate()
     {
-        if (Epochs is < 1 or > 1000) throw new ArgumentException($"Epochs {Epochs} must be between 1 and 1000.");
+        // As many as a training recipe may have: Retrain defaults to the recipe's.
+        if (Epochs is < 1 or > 10_000) throw new ArgumentException($"Epochs {Epochs} must be between 1 and 10000.");
         if (LearningRate is { } lr && (!(lr > 0) || lr > 10)) throw new ArgumentException($"Learning rate {lr} must be in (0, 10].");
         if (BatchSize is < 1 or > 65_536) throw new ArgumentException($"Batch size {BatchSize} must be between 1 and 65536.");
         if (Momentum is < 0 or >= 1) throw new ArgumentException($"Momentum {Momentum} must be in [0, 1).");

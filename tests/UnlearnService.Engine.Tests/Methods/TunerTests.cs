@@ -260,17 +260,35 @@ public sealed class TunerTests
     }
 
     [Fact]
+    public void Tune_RetainSetOfOneSample_RefusesWithAClearErrorForMethodsThatTrainOnIt()
+    {
+        using var t = new Trained(new ForgetSpec { Class = 0 });
+        var job = new UnlearningJob { Model = t.Model, Spec = t.Spec, Data = t.Device, Forget = t.Partition.Forget, Retain = t.Partition.Retain[..1] };
+
+        var error = Assert.Throws<ArgumentException>(() => Tuner.Tune(UnlearningMethod.FineTune, new UnlearningSettings(), job, t.Partition));
+
+        Assert.Contains("has 1 sample", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tune_SsdWithValidationSplit_TriesTheAlphaGridAndComputesImportanceOnce()
     {
         using var t = new Trained(new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] }, validation: 100);
         var (model, partition, job) = (t.Model, t.Partition, t.Job);
-        var phases = new List<string>();
+        var reports = new List<EngineProgress>();
 
-        var result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition, progress: new SyncProgress(p => phases.Add(p.Phase)));
+        var result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition, progress: new SyncProgress(reports.Add));
 
         Assert.Equal([2.0, 5, 7, 10, 15, 20, 25, 35, 50], result.Candidates.Select(c => c.Settings.Alpha!.Value));
         Assert.Equal(100, result.ValidationCount);
+        var phases = reports.Select(r => r.Phase).ToList();
         Assert.Single(phases.Where(p => p.Contains("training set", StringComparison.Ordinal)).Select(p => p[..p.IndexOf(':', StringComparison.Ordinal)]).Distinct());
+        // The pass over D moves the progress (it is most of the work) and the whole search advances monotonically to 1.
+        var importance = reports.Where(r => r.Phase == "importance: training set").ToList();
+        var share = (double)(job.Forget.Count + job.Retain.Count) / (job.Forget.Count + job.Retain.Count + 9 * job.Forget.Count);
+        Assert.Equal(share, importance[^1].Fraction, 9);
+        Assert.Equal(reports.Select(r => r.Fraction).Order(), reports.Select(r => r.Fraction));
+        Assert.Equal(1, reports[^1].Fraction, 9);
         Assert.All(result.Candidates, c => Assert.Contains(c.Verdict.Criteria, x => x.Name == "membership"));
     }
 }

@@ -51,16 +51,23 @@ public sealed class UnlearnerTests
     }
 
     [Theory]
-    [InlineData(PassOrder.Sequential)]
-    [InlineData(PassOrder.Shuffled)]
-    public void Run_SalUn_NonSalientEntriesBitIdenticalAndSalientOnesMove(PassOrder order)
+    [InlineData(PassOrder.Sequential, 256)]
+    [InlineData(PassOrder.Shuffled, 256)]
+    [InlineData(PassOrder.Sequential, 10)]
+    public void Run_SalUn_NonSalientEntriesBitIdenticalAndSalientOnesMove(PassOrder order, int batchSize)
     {
         using var f = new Fixture();
         var before = f.Snapshot();
-        var settings = new UnlearningSettings { Epochs = 3, MaskRatio = 0.3, Seed = 7, PassOrder = order };
-        // The run's generator is fresh with the same seed and the mask is its first draw: recompute the same mask.
-        using var generator = new Generator(7, torch.CPU);
-        var mask = Saliency.Mask(f.Model, f.Data, f.Forget, 0.3, 256, generator, null, null, CancellationToken.None);
+        var settings = new UnlearningSettings { Epochs = 3, MaskRatio = 0.3, Seed = 7, PassOrder = order, BatchSize = batchSize };
+        // The run's generator is fresh with the same seed and the mask is its first draw: recompute the same mask. The
+        // saliency pass takes batches of 256 whatever the update's batch size (ALGORITHMS.md).
+        var mask = MaskFromFreshGenerator(f, 7, Saliency.BatchSize);
+        if (batchSize != Saliency.BatchSize)
+        {
+            // Batches of 10, 10 and 4 weigh Df's samples unevenly: a mask from them differs, so the run shows which it used.
+            var other = MaskFromFreshGenerator(f, 7, batchSize);
+            Assert.Contains(mask.Zip(other), pair => !TensorAssert.Identical(pair.First, pair.Second));
+        }
 
         var outcome = Unlearner.Run(UnlearningMethod.SalUn, settings, f.Job());
 
@@ -78,6 +85,12 @@ public sealed class UnlearnerTests
         Assert.Equal((long)Math.Floor(0.3 * total), (long)outcome.Details["salient_entries"]);
         Assert.Equal(total - (long)Math.Floor(0.3 * total), frozen);
         Assert.True(moved > 0.9 * outcome.Details["salient_entries"], $"only {moved} salient entries moved");
+    }
+
+    static Tensor[] MaskFromFreshGenerator(Fixture f, ulong seed, int batchSize)
+    {
+        using var generator = new Generator(seed, torch.CPU);
+        return Saliency.Mask(f.Model, f.Data, f.Forget, 0.3, batchSize, generator, null, null, CancellationToken.None);
     }
 
     [Fact]
@@ -301,6 +314,34 @@ public sealed class UnlearnerTests
         Assert.Equal(expected, new UnlearningSettings().Resolve(UnlearningMethod.RandomLabel, recipe).Epochs);
         // Given epochs always win.
         Assert.Equal(3, new UnlearningSettings { Epochs = 3 }.Resolve(UnlearningMethod.SalUn, recipe).Epochs);
+    }
+
+    [Theory]
+    [InlineData("importance: training set")]
+    [InlineData("importance: forget set")]
+    public void Run_SsdCancelledMidway_FreesTheImportancesItComputed(string cancelIn)
+    {
+        using var f = new Fixture();
+        using var cancellation = new CancellationTokenSource();
+        var progress = new SyncProgress(p => { if (p.Phase == cancelIn) cancellation.Cancel(); });
+        var live = DisposeScopeManager.Statistics.ThreadTotalLiveCount; // this thread's tensors not yet disposed
+
+        // The scope takes what the run leaves to scopes (views of gradients, say); what it detached from every scope, as
+        // I_D and the running sums, the run must free itself when it is cancelled.
+        using (torch.NewDisposeScope())
+            Assert.ThrowsAny<OperationCanceledException>(() =>
+                Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings { BatchSize = 8 }, f.Job(), progress, cancellation.Token));
+
+        Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
+    public void Resolve_Retrain_TakesAnyRecipeTheTrainerAccepts()
+    {
+        // A model trained for 5,000 epochs is retrained with its own recipe; beyond what training allows is refused.
+        Assert.Equal(5000, new UnlearningSettings().Resolve(UnlearningMethod.Retrain, new TrainingOptions { Epochs = 5000 }).Epochs);
+        var error = Assert.Throws<ArgumentException>(() => new UnlearningSettings { Epochs = 10_001 }.Resolve(UnlearningMethod.Retrain));
+        Assert.Equal("Epochs 10001 must be between 1 and 10000.", error.Message);
     }
 
     [Fact]
