@@ -54,7 +54,7 @@ public static class CsvDatasetImporter
         var encoding = Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallback,
             new DecoderReplacementFallback(CsvRecordReader.InvalidText.ToString()));
         using var text = new StreamReader(input, encoding, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen: true);
-        return Parse(new CsvRecordReader(text, limits.MaxColumns), options, limits);
+        return Parse(new CsvRecordReader(text, limits.MaxColumns, limits.MaxFieldCharacters), options, limits);
     }
 
     sealed class Columns

@@ -8,7 +8,7 @@ namespace UnlearnService.Engine.Data;
 /// Stricter than most readers: a quote inside an unquoted field, text after a closing quote and an unclosed quote
 /// are errors rather than guesses.
 /// </summary>
-internal sealed class CsvRecordReader(TextReader reader, int maxFields)
+internal sealed class CsvRecordReader(TextReader reader, int maxFields, int maxFieldCharacters)
 {
     readonly char[] _buffer = new char[64 * 1024];
     readonly StringBuilder _field = new();
@@ -81,6 +81,8 @@ internal sealed class CsvRecordReader(TextReader reader, int maxFields)
     {
         if (c == InvalidText)
             throw Fail(column, "the file is not valid UTF-8 here.");
+        if (_field.Length == maxFieldCharacters)
+            throw Fail(column, $"the field is longer than {maxFieldCharacters} characters, the limit.");
         _field.Append((char)c);
     }
 

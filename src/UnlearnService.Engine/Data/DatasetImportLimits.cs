@@ -18,6 +18,12 @@ public sealed record DatasetImportLimits
     /// <summary>Most columns in a CSV file (default 10,000).</summary>
     public int MaxColumns { get; init; } = 10_000;
 
+    /// <summary>
+    /// Most characters in one CSV field (default 65,536): numbers and ids are short, and a field is held whole in
+    /// memory before it is judged, so one endless field must not grow without bound.
+    /// </summary>
+    public int MaxFieldCharacters { get; init; } = 1 << 16;
+
     /// <summary>Most classes a classification dataset may have (default 100,000): a label of 10⁹ would otherwise ask for a billion outputs.</summary>
     public int MaxClasses { get; init; } = 100_000;
 
@@ -26,6 +32,7 @@ public sealed record DatasetImportLimits
         if (MaxBytes < 1) throw new ArgumentOutOfRangeException(nameof(MaxBytes), MaxBytes, "Must be positive.");
         if (MaxSamples < 1) throw new ArgumentOutOfRangeException(nameof(MaxSamples), MaxSamples, "Must be positive.");
         if (MaxColumns < 2) throw new ArgumentOutOfRangeException(nameof(MaxColumns), MaxColumns, "Must be at least 2 (a feature and a target).");
+        if (MaxFieldCharacters < 1) throw new ArgumentOutOfRangeException(nameof(MaxFieldCharacters), MaxFieldCharacters, "Must be positive.");
         if (MaxClasses < 1) throw new ArgumentOutOfRangeException(nameof(MaxClasses), MaxClasses, "Must be positive.");
     }
 }

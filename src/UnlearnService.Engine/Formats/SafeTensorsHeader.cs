@@ -226,6 +226,15 @@ internal sealed class SafeTensorsHeader
             if (bytes > long.MaxValue)
                 throw Fail($"The size of tensor {Quote(name)} overflows: shape [{string.Join(", ", shape)}] of {dtype}.");
         }
+        // A zero dimension empties the tensor whatever the others say, but libtorch still multiplies them all into
+        // strides: they must fit in 64 bits too.
+        UInt128 elements = 1;
+        foreach (var dim in shape)
+        {
+            elements *= Math.Max(dim, 1UL);
+            if (elements > long.MaxValue)
+                throw Fail($"The shape of tensor {Quote(name)} overflows: [{string.Join(", ", shape)}].");
+        }
         if (bytes != end - begin)
             throw Fail($"Tensor {Quote(name)} needs {bytes} bytes (shape [{string.Join(", ", shape)}] of {dtype}) but its data_offsets span {end - begin}.");
         return new SafeTensorInfo(name, dtype.Value, shape.Select(d => (long)d).ToArray(), (long)begin, (long)end);

@@ -29,10 +29,7 @@ public static class ModelFile
     public static string Save(string path, nn.Module<Tensor, Tensor> model, ModelSpec spec, TrainingOptions? recipe = null,
         IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
-        var temp = path + ".partial";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            Save(stream, model, spec, recipe, extraMetadata);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Write(path, stream => Save(stream, model, spec, recipe, extraMetadata));
         using var read = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(read));
     }
@@ -68,6 +65,8 @@ public static class ModelFile
         {
             throw new ModelFormatException($"The model spec is impossible: {e.Message}", e);
         }
+        if (spec.Architecture == Architecture.TorchScript)
+            throw new ModelFormatException("The spec names a TorchScript model, whose weights come in its archive, not as safetensors.");
         var recipe = ReadMetadata<TrainingOptions>(file.Metadata, RecipeKey);
         try
         {
@@ -130,7 +129,8 @@ public static class ModelFile
         if (!metadata.TryGetValue(key, out var json)) return null;
         try
         {
-            return JsonSerializer.Deserialize<T>(json, Json);
+            return JsonSerializer.Deserialize<T>(json, Json)
+                ?? throw new ModelFormatException($"The '{key}' metadata is null, not a {typeof(T).Name}.");
         }
         catch (JsonException e)
         {

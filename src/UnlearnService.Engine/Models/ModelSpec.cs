@@ -60,13 +60,28 @@ public sealed record ModelSpec
     [JsonIgnore]
     public int ResolvedDepth => Depth ?? 2;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first impossible value.</summary>
+    /// <summary>Most trainable parameters a zoo model may have (1 GB of float32 weights; ResNet-18 at width 256 has 179 million).</summary>
+    public const long MaxParameters = 250_000_000;
+
+    /// <summary>Most outputs (classes or target dimensions).</summary>
+    public const int MaxOutputs = 1_000_000;
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming the first impossible value. Specs come from uploads and file
+    /// metadata, so a model too large to build is refused here, before any weight is allocated.
+    /// </summary>
     public void Validate()
     {
-        if (InputShape.Length == 0 || InputShape.Any(d => d <= 0))
-            throw new ArgumentException($"Input shape [{string.Join(", ", InputShape)}] must have positive dimensions.");
+        if (!Enum.IsDefined(Architecture))
+            throw new ArgumentException($"Architecture {(int)Architecture} is not one of {string.Join(", ", Enum.GetNames<Architecture>())}.");
+        if (!Enum.IsDefined(Task))
+            throw new ArgumentException($"Task {(int)Task} is not one of {string.Join(", ", Enum.GetNames<TaskKind>())}.");
+        if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
+            throw new ArgumentException($"Input shape [{string.Join(", ", InputShape ?? [])}] must have positive dimensions.");
         if (Outputs < 1 || (Task == TaskKind.Classification && Outputs < 2))
             throw new ArgumentException($"Outputs {Outputs} is too small for {Task}.");
+        if (Outputs > MaxOutputs)
+            throw new ArgumentException($"Outputs {Outputs} is over the limit of {MaxOutputs}.");
         if (Architecture == Architecture.TorchScript) return;
         if (ResolvedWidth is < 1 or > 4096)
             throw new ArgumentException($"Width {ResolvedWidth} must be between 1 and 4096.");
@@ -78,6 +93,34 @@ public sealed record ModelSpec
                 throw new ArgumentException($"{Architecture} needs an image input [channels, height, width], not [{string.Join(", ", InputShape)}].");
             if (Architecture == Architecture.SmallCnn && (InputShape[1] < 4 || InputShape[2] < 4))
                 throw new ArgumentException("SmallCnn needs images of at least 4×4.");
+        }
+        var parameters = ParameterCount();
+        if (parameters > MaxParameters)
+            throw new ArgumentException($"{Architecture} at width {ResolvedWidth} on input [{string.Join(", ", InputShape)}] with {Outputs} outputs " +
+                $"would have {parameters.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)} parameters, over the limit of {MaxParameters}.");
+    }
+
+    /// <summary>
+    /// Trainable parameters of the zoo model this spec builds (weights, biases, BatchNorm γ and β), in floating point
+    /// so that absurd shapes cannot overflow.
+    /// </summary>
+    internal double ParameterCount()
+    {
+        double w = ResolvedWidth, k = Outputs, channels = InputShape[0];
+        switch (Architecture)
+        {
+            case Architecture.Mlp:
+                var inputs = InputShape.Aggregate(1.0, (a, d) => a * d);
+                return ResolvedDepth == 0
+                    ? inputs * k + k
+                    : inputs * w + w + (ResolvedDepth - 1) * (w * w + w) + w * k + k;
+            case Architecture.SmallCnn:
+                var flat = 2 * w * (InputShape[1] / 4) * (InputShape[2] / 4);
+                return channels * w * 9 + 2 * w + w * 2 * w * 9 + 4 * w + flat * 128 + 128 + 128 * k + k;
+            default:
+                // ResNet-18, CIFAR stem: the 3×3 stem, 16 3×3 convolutions and 3 1×1 shortcuts come to 9·c·w + 2,724·w²,
+                // BatchNorm to 150·w, the head to 8·w·k + k.
+                return 9 * channels * w + 2724 * w * w + 150 * w + 8 * w * k + k;
         }
     }
 }

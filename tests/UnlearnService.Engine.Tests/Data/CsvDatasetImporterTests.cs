@@ -151,6 +151,22 @@ public sealed class CsvDatasetImporterTests
         using var atLimit = Read(text, limits: new DatasetImportLimits { MaxSamples = 3, MaxColumns = 3, MaxBytes = text.Length });
     }
 
+    [Fact]
+    public void Read_FieldLongerThanTheLimit_IsRejectedBeforeItIsHeldWhole()
+    {
+        var limits = new DatasetImportLimits { MaxFieldCharacters = 8 };
+        using var atLimit = Read("f,label\n12345678,0\n", limits: limits);
+
+        var unquoted = Assert.Throws<DatasetFormatException>(() => Read("f,label\n123456789,0\n", limits: limits));
+        var quoted = Assert.Throws<DatasetFormatException>(() => Read("f,\"long label\"\n1,0\n", limits: limits));
+        // The default limit stops an endless field (a 1 GB one would need 2 GB of text before being judged).
+        var endless = Assert.Throws<DatasetFormatException>(() => Read("f,label\n" + new string('1', (1 << 16) + 1) + ",0\n"));
+
+        Assert.Equal("CSV row 2, column 1: the field is longer than 8 characters, the limit.", unquoted.Message);
+        Assert.Equal("CSV row 1, column 2: the field is longer than 8 characters, the limit.", quoted.Message);
+        Assert.Equal("CSV row 2, column 1: the field is longer than 65536 characters, the limit.", endless.Message);
+    }
+
     [Theory]
     [InlineData("id")]
     [InlineData("split")]

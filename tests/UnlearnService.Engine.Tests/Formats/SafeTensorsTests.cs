@@ -277,6 +277,7 @@ public sealed class SafeTensorsTests
             { "too many dims", RawFile("{" + Entry("a", "F32", deepShape, "[0,4]") + "}", 4), "The shape of tensor 'a' has more than 32 dimensions." },
             { "size overflow", RawFile("{" + Entry("a", "F32", "[4611686018427387904,4]", "[0,4]") + "}", 4), "The size of tensor 'a' overflows: shape [4611686018427387904, 4] of F32." },
             { "bytes overflow", RawFile("{" + Entry("a", "F64", "[2305843009213693952]", "[0,4]") + "}", 4), "The size of tensor 'a' overflows: shape [2305843009213693952] of F64." },
+            { "empty but strides overflow", RawFile("{" + Entry("a", "U8", "[0,9223372036854775807,2]", "[0,0]") + "}", 0), "The shape of tensor 'a' overflows: [0, 9223372036854775807, 2]." },
             { "size mismatch", RawFile("{" + Entry("a", "F32", "[2]", "[0,4]") + "}", 4), "Tensor 'a' needs 8 bytes (shape [2] of F32) but its data_offsets span 4." },
             { "zero dim mismatch", RawFile("{" + Entry("a", "F32", "[0,5]", "[0,4]") + "}", 4), "Tensor 'a' needs 0 bytes (shape [0, 5] of F32) but its data_offsets span 4." },
             { "one offset", RawFile("{" + Entry("a", "F32", "[1]", "[4]") + "}", 4), "The data_offsets of tensor 'a' must be two non-negative integers [begin, end]." },

@@ -97,6 +97,48 @@ public sealed class ModelFileTests
         Assert.Contains("stored recipe is impossible: Augmentation padding 500", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("""{"architecture":"Mlp","inputShape":null,"outputs":2}""", "The model spec is impossible: Input shape [] must have positive dimensions.")]
+    [InlineData("""{"architecture":7,"inputShape":[4],"outputs":2}""", "The model spec is impossible: Architecture 7 is not one of Mlp, SmallCnn, ResNet18, TorchScript.")]
+    [InlineData("""{"architecture":"TorchScript","inputShape":[4],"outputs":2}""", "The spec names a TorchScript model, whose weights come in its archive, not as safetensors.")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[100000000],"outputs":2}""", "The model spec is impossible: Mlp at width 256 on input [100000000] with 2 outputs would have 2.56E+10 parameters, over the limit of 250000000.")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[4294967296,4294967296],"outputs":2}""", "would have 4.72E+21 parameters")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[4],"outputs":2147483647}""", "The model spec is impossible: Outputs 2147483647 is over the limit of 1000000.")]
+    [InlineData("""{"architecture":"SmallCnn","inputShape":[1,100000,100000],"outputs":2,"width":4}""", "over the limit of 250000000")]
+    [InlineData("null", "The 'unlearn.spec' metadata is null, not a ModelSpec.")]
+    public void Load_HostileSpecMetadata_IsRefusedBeforeAnyModelIsBuilt(string specJson, string message)
+    {
+        using var stream = new MemoryStream();
+        SafeTensors.WriteStateDict(stream, new Dictionary<string, Tensor>(), new Dictionary<string, string> { [ModelFile.SpecKey] = specJson });
+        stream.Position = 0;
+
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(stream));
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Save_WriteFails_LeavesNoFileBehind()
+    {
+        var directory = Directory.CreateTempSubdirectory("modelfile-");
+        try
+        {
+            var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [4], Outputs = 2, Width = 3, Depth = 1 };
+            using var model = ModelZoo.Create(spec, seed: 1);
+            model.to(ScalarType.ComplexFloat32); // safetensors has no complex dtype: the write fails once the file is open
+            var path = Path.Combine(directory.FullName, "m.safetensors");
+
+            var error = Assert.Throws<ArgumentException>(() => ModelFile.Save(path, model, spec));
+
+            Assert.Contains("safetensors cannot hold", error.Message, StringComparison.Ordinal);
+            Assert.Empty(directory.GetFiles());
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public void Load_NoSpecAnywhere_ThrowsAskingForTheArchitecture()
     {

@@ -47,6 +47,22 @@ public sealed class ModelZooTests
         Assert.Equal([4L, 3L], output.shape);
     }
 
+    [Theory]
+    [InlineData(Architecture.Mlp, new long[] { 5 }, 3, 7, 0)]
+    [InlineData(Architecture.Mlp, new long[] { 1, 6, 5 }, 4, 9, 3)]
+    [InlineData(Architecture.SmallCnn, new long[] { 1, 28, 28 }, 10, 4, null)]
+    [InlineData(Architecture.SmallCnn, new long[] { 3, 13, 9 }, 2, 5, null)]
+    [InlineData(Architecture.ResNet18, new long[] { 3, 32, 32 }, 10, 8, null)]
+    [InlineData(Architecture.ResNet18, new long[] { 1, 28, 28 }, 7, 64, null)]
+    public void ParameterCount_MatchesTheBuiltModel(Architecture architecture, long[] shape, int outputs, int width, int? depth)
+    {
+        // The count bounds what Validate lets through before anything is allocated: it must be the real one.
+        var spec = new ModelSpec { Architecture = architecture, InputShape = shape, Outputs = outputs, Width = width, Depth = depth };
+        using var model = ModelZoo.Create(spec, seed: 1);
+
+        Assert.Equal(model.parameters().Sum(p => p.numel()), (long)spec.ParameterCount());
+    }
+
     [Fact]
     public void Create_SameSeed_SameWeights()
     {
