@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Models;
 using UnlearnService.Tests.Infrastructure;
 
@@ -46,6 +47,14 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             loaded.Model.named_parameters().Single(p => p.name == "fc2.bias").parameter[3].fill_(value);
         using var output = new MemoryStream();
         ModelFile.Save(output, loaded.Model, loaded.Spec, loaded.Recipe);
+        return output.ToArray();
+    }
+
+    /// <summary>A safetensors file of no tensors whose metadata describes a model.</summary>
+    static byte[] SpecOnly(string specJson)
+    {
+        using var output = new MemoryStream();
+        SafeTensors.WriteStateDict(output, new Dictionary<string, TorchSharp.torch.Tensor>(), new Dictionary<string, string> { [ModelFile.SpecKey] = specJson });
         return output.ToArray();
     }
 
@@ -141,6 +150,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "bad augmentation", 400, "padding -3" },
         { "unknown augmentation field", 400, "rotate" },
         { "empty augmentation", 400, "does nothing" },
+        { "TorchScript as architecture", 400, "architecture 'TorchScript' is not Mlp, SmallCnn or ResNet18" },
+        { "spec of a model too large to build", 422, "would have 2.56E+10 parameters, over the limit" },
         { "NaN weights", 422, "'fc2.bias' holds NaN or infinite values" },
         { "infinite weights", 422, "'fc2.bias' holds NaN or infinite values" },
     };
@@ -161,6 +172,9 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "bad architecture name" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "Transformer"), ("weights", weights)),
             "bad recipe" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"epochs\": -1}"), ("weights", weights)),
             "bad augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"padding\": -3}}"), ("weights", weights)),
+            "TorchScript as architecture" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "TorchScript"), ("weights", weights)),
+            "spec of a model too large to build" => Form(("name", "m"), ("dataset_id", dataset), ("weights", SpecOnly(
+                """{"architecture":"Mlp","inputShape":[100000000],"outputs":10}"""))),
             "NaN weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NaN))),
             "infinite weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NegativeInfinity))),
             "empty augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {}}"), ("weights", weights)),
