@@ -78,8 +78,11 @@ public static class SafeTensorsDatasetImporter
             throw Fail($"x holds {n} samples, over the limit of {limits.MaxSamples}.");
         if (y.dim() == 0 || y.shape[0] != n)
             throw Fail($"y has shape [{string.Join(", ", y.shape)}] but x has {n} samples; y's first dimension must match.");
+        if (x.shape.Skip(1).Any(d => d == 0))
+            throw Fail($"x has shape [{string.Join(", ", x.shape)}]; every sample needs at least one feature.");
 
-        var features = x.to(ScalarType.Float32);
+        // x of shape [N] is one feature per sample, as a CSV with one feature column gives.
+        var features = (x.dim() == 1 ? x.unsqueeze(1) : x).to(ScalarType.Float32);
         if (!features.isfinite().all().item<bool>())
             throw Fail("x holds a value that is not finite (or too large for float32).");
 

@@ -116,7 +116,9 @@ public static class ModelFile
         {
             if (!tensor.shape.SequenceEqual(source[name].shape))
                 throw new ModelFormatException($"'{name}' has shape [{string.Join(", ", source[name].shape)}] but the architecture needs [{string.Join(", ", tensor.shape)}].");
-            if (source[name].dtype == ScalarType.Bool || (tensor.is_floating_point() && !source[name].is_floating_point()))
+            // Floats widen and narrow between float types only: integers are not weights, and a float counter
+            // (num_batches_tracked) would be truncated.
+            if (source[name].dtype == ScalarType.Bool || tensor.is_floating_point() != source[name].is_floating_point())
                 throw new ModelFormatException($"'{name}' has dtype {source[name].dtype}, which cannot hold {tensor.dtype} weights.");
         }
         using var noGrad = torch.no_grad();

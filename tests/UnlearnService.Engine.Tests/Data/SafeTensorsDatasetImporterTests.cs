@@ -71,6 +71,17 @@ public sealed class SafeTensorsDatasetImporterTests
         Assert.Equal(9f, dataset.Features.sum().item<float>());
     }
 
+    [Fact]
+    public void Read_OneDimensionalX_IsOneFeaturePerSample()
+    {
+        var bytes = File(() => [("x", torch.tensor(new[] { 0.5f, 1.5f, 2.5f })), ("y", Y(0, 1, 0))]);
+
+        using var dataset = SafeTensorsDatasetImporter.Read(new MemoryStream(bytes));
+
+        Assert.Equal([1L], dataset.SampleShape);
+        Assert.Equal(1.5f, dataset.Features[1, 0].item<float>());
+    }
+
     public static TheoryData<string, byte[], string> MalformedFiles() => new()
     {
         { "not safetensors", [1, 2, 3], "safetensors dataset: The file is shorter than 8 bytes, so it has no header length." },
@@ -79,6 +90,7 @@ public sealed class SafeTensorsDatasetImporterTests
         { "extra tensor", File(() => [("x", X()), ("y", Y(0, 1, 2)), ("w", X())]), "safetensors dataset: unexpected tensor 'w'; a dataset has x, y and optionally split." },
         { "scalar x", File(() => [("x", torch.tensor(1f)), ("y", Y(0))]), "safetensors dataset: x is a scalar; its first dimension must count the samples." },
         { "bool x", File(() => [("x", torch.ones(3, 2, dtype: ScalarType.Bool)), ("y", Y(0, 1, 2))]), "safetensors dataset: x is BOOL; features must be a float or integer dtype." },
+        { "no features", File(() => [("x", torch.empty(3, 0)), ("y", Y(0, 1, 2))]), "safetensors dataset: x has shape [3, 0]; every sample needs at least one feature." },
         { "no samples", File(() => [("x", torch.empty(0, 2)), ("y", torch.empty(0, dtype: ScalarType.Int64))]), "safetensors dataset: x holds no samples." },
         { "NaN feature", File(() => [("x", torch.tensor(new[] { 1f, float.NaN })), ("y", Y(0, 1))]), "safetensors dataset: x holds a value that is not finite (or too large for float32)." },
         { "float64 beyond float32", File(() => [("x", torch.tensor(new[] { 1e300 })), ("y", Y(0))]), "safetensors dataset: x holds a value that is not finite (or too large for float32)." },

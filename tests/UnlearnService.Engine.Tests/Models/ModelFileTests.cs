@@ -117,6 +117,30 @@ public sealed class ModelFileTests
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float32, "'bn1.num_batches_tracked' has dtype Float32, which cannot hold Int64 weights.")]
+    [InlineData("fc2.bias", ScalarType.Int64, "'fc2.bias' has dtype Int64, which cannot hold Float32 weights.")]
+    [InlineData("fc2.bias", ScalarType.Bool, "'fc2.bias' has dtype Bool, which cannot hold Float32 weights.")]
+    [InlineData("fc2.bias", ScalarType.Float64, null)]
+    public void LoadStateDict_DtypeOfAnotherKind_IsRefusedAndFloatWidthsConvert(string name, ScalarType dtype, string? message)
+    {
+        var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 2 };
+        using var source = ModelZoo.Create(spec, seed: 1);
+        using var target = ModelZoo.Create(spec, seed: 2);
+        var state = source.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        using var converted = state[name].to(dtype);
+        state[name] = converted;
+
+        if (message is null)
+        {
+            ModelFile.LoadStateDict(target, state);
+            Assert.True(TensorAssert.Identical(source.state_dict()[name], target.state_dict()[name]));
+            return;
+        }
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.LoadStateDict(target, state));
+        Assert.Equal(message, error.Message);
+    }
+
     [Fact]
     public void Save_WriteFails_LeavesNoFileBehind()
     {
