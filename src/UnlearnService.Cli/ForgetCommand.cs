@@ -2,6 +2,7 @@ using System.CommandLine;
 using TorchSharp;
 using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
 using UnlearnService.Engine.Training;
@@ -141,8 +142,7 @@ internal static class ForgetCommand
 
     static string SaveModel(string path, LoadedModel model)
     {
-        using (var stream = File.Create(path))
-            ModelArchive.Save(stream, model, model.Recipe);
+        AtomicFile.Write(path, stream => ModelArchive.Save(stream, model, model.Recipe));
         using var read = File.OpenRead(path);
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(read));
     }

@@ -1,7 +1,7 @@
 namespace UnlearnService.Engine.Formats;
 
 /// <summary>Writes a file whole or not at all.</summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     /// <summary>
     /// Writes to a temporary file of its own beside <paramref name="path"/> and moves it into place when

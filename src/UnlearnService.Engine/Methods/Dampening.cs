@@ -25,8 +25,8 @@ public static class Dampening
         {
             foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator: null))
             {
+                using var batchIndices = batch; // owned before anything can throw
                 cancellationToken.ThrowIfCancellationRequested();
-                using var batchIndices = batch;
                 using var scope = torch.NewDisposeScope();
                 foreach (var (_, p) in parameters) p.grad?.zero_();
                 var output = model.forward(data.Features.index_select(0, batch));

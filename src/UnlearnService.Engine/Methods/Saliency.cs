@@ -29,8 +29,8 @@ internal static class Saliency
         {
             foreach (var batch in Batches.Over(forget, batchSize, data.Device, generator))
             {
+                using var batchIndices = batch; // owned before anything can throw
                 cancellationToken.ThrowIfCancellationRequested();
-                using var batchIndices = batch;
                 using var scope = torch.NewDisposeScope();
                 foreach (var p in parameters) p.grad?.zero_();
                 var x = data.Features.index_select(0, batch);

@@ -116,14 +116,22 @@ public static class ModelFile
         {
             if (!tensor.shape.SequenceEqual(source[name].shape))
                 throw new ModelFormatException($"'{name}' has shape [{string.Join(", ", source[name].shape)}] but the architecture needs [{string.Join(", ", tensor.shape)}].");
-            // Floats widen and narrow between float types only: integers are not weights, and a float counter
-            // (num_batches_tracked) would be truncated.
-            if (source[name].dtype == ScalarType.Bool || tensor.is_floating_point() != source[name].is_floating_point())
+            // Integers are not weights. Integer buffers (num_batches_tracked) take floats only when whole, as a checkpoint
+            // converted with .half() or .double() has them; 1.7 would be truncated.
+            if (source[name].dtype == ScalarType.Bool || (tensor.is_floating_point() && !source[name].is_floating_point()))
                 throw new ModelFormatException($"'{name}' has dtype {source[name].dtype}, which cannot hold {tensor.dtype} weights.");
+            if (!tensor.is_floating_point() && source[name].is_floating_point() && !IsWhole(source[name]))
+                throw new ModelFormatException($"'{name}' holds a value that is not a whole number, which its {tensor.dtype} buffer cannot take.");
         }
         using var noGrad = torch.no_grad();
         foreach (var (name, tensor) in target)
             tensor.copy_(source[name]);
+    }
+
+    static bool IsWhole(Tensor values)
+    {
+        using var scope = torch.NewDisposeScope();
+        return values.isfinite().all().item<bool>() && values.eq(values.trunc()).all().item<bool>();
     }
 
     static T? ReadMetadata<T>(IReadOnlyDictionary<string, string> metadata, string key) where T : class

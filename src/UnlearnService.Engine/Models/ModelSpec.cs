@@ -63,6 +63,12 @@ public sealed record ModelSpec
     /// <summary>Most trainable parameters a zoo model may have (1 GB of float32 weights; ResNet-18 at width 256 has 179 million).</summary>
     public const long MaxParameters = 250_000_000;
 
+    /// <summary>
+    /// Most values in one input sample (16.8 million, e.g. 3 × 2,048 × 2,048): ResNet-18's parameters do not grow with
+    /// the image, but every forward pass does.
+    /// </summary>
+    public const long MaxInputElements = 1L << 24;
+
     /// <summary>Most outputs (classes or target dimensions).</summary>
     public const int MaxOutputs = 1_000_000;
 
@@ -78,6 +84,8 @@ public sealed record ModelSpec
             throw new ArgumentException($"Task {(int)Task} is not one of {string.Join(", ", Enum.GetNames<TaskKind>())}.");
         if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
             throw new ArgumentException($"Input shape [{string.Join(", ", InputShape ?? [])}] must have positive dimensions.");
+        if (InputShape.Aggregate(1.0, (a, d) => a * d) > MaxInputElements)
+            throw new ArgumentException($"Input shape [{string.Join(", ", InputShape)}] has more than {MaxInputElements} values per sample, the limit.");
         if (Outputs < 1 || (Task == TaskKind.Classification && Outputs < 2))
             throw new ArgumentException($"Outputs {Outputs} is too small for {Task}.");
         if (Outputs > MaxOutputs)

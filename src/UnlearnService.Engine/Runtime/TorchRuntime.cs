@@ -78,10 +78,11 @@ public static partial class TorchRuntime
     /// benchmark 7.4 million page faults and as much system time as half the user time (21 s; 13 s with this).
     /// Blocks up to 32 MB (glibc's largest threshold) now come from the heap, and up to 256 MB of freed heap stays
     /// mapped for the next step. Threads other than the main one (the service's workers, libtorch's intra-op threads,
-    /// test runners) allocate from arenas made of 64 MB heaps, and glibc unmaps such a heap as soon as it is wholly free
-    /// unless the heap before it has the top pad to spare: a 64 MB pad keeps them (without it one or two buffers of four
-    /// were faulted in afresh every other step). The pad reserves address space only; pages count once touched. Larger
-    /// tensors are still mapped per allocation.
+    /// test runners) allocate from arenas made of heaps of at most 64 MB, and glibc unmaps such a heap as soon as it is
+    /// wholly free if the heap before it has at least the top pad to spare. A pad of 64 MB, no less than a heap can
+    /// hold, means it never has, so the heaps stay (without it one or two buffers of four were faulted in afresh every
+    /// other step). The pad reserves address space only; pages count once touched. Larger tensors are still mapped per
+    /// allocation.
     /// </summary>
     static void KeepFreedMemoryMapped()
     {

@@ -15,6 +15,11 @@ internal sealed class Sgd : IDisposable
     readonly Parameter[] _parameters;
     readonly Tensor?[] _buffers;
     readonly Tensor?[]? _masks;
+    // Held for the optimizer's life. A double passed where libtorch takes a Scalar becomes a temporary Scalar that
+    // nothing references once its handle is read, so the finalizer may free it while the native op still reads it
+    // (seen once as "Expected false to be true" from c10::Scalar::toFloat in a parallel test run).
+    readonly Scalar _momentum, _weightDecay;
+    Scalar _negativeLearningRate;
 
     public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum, double weightDecay, IReadOnlyList<Tensor?>? masks = null)
     {
@@ -26,12 +31,27 @@ internal sealed class Sgd : IDisposable
                 throw new ArgumentException($"{masks.Count} masks for {_parameters.Length} trainable parameters.", nameof(masks));
             _masks = masks.ToArray();
         }
-        LearningRate = learningRate;
         Momentum = momentum;
         WeightDecay = weightDecay;
+        _momentum = momentum.ToScalar();
+        _weightDecay = weightDecay.ToScalar();
+        _negativeLearningRate = (-learningRate).ToScalar();
+        _learningRate = learningRate;
     }
 
-    public double LearningRate { get; set; }
+    double _learningRate;
+
+    public double LearningRate
+    {
+        get => _learningRate;
+        set
+        {
+            _negativeLearningRate.Dispose();
+            _negativeLearningRate = (-value).ToScalar();
+            _learningRate = value;
+        }
+    }
+
     public double Momentum { get; }
     public double WeightDecay { get; }
 
@@ -51,7 +71,7 @@ internal sealed class Sgd : IDisposable
             if (g is null) continue;
             var mask = _masks?[i];
             var d = mask is null ? g : g.mul(mask);
-            if (WeightDecay != 0) d = d.add(p, alpha: WeightDecay);
+            if (WeightDecay != 0) d = d.add(p, alpha: _weightDecay);
             if (Momentum != 0)
             {
                 if (_buffers[i] is null)
@@ -60,7 +80,7 @@ internal sealed class Sgd : IDisposable
                 }
                 else
                 {
-                    _buffers[i]!.mul_(Momentum).add_(d);
+                    _buffers[i]!.mul_(_momentum).add_(d);
                 }
                 d = _buffers[i]!;
             }
@@ -69,12 +89,15 @@ internal sealed class Sgd : IDisposable
                 if (Momentum != 0) _buffers[i]!.mul_(mask);
                 else d = d.mul(mask);
             }
-            p.add_(d, alpha: -LearningRate);
+            p.add_(d, alpha: _negativeLearningRate);
         }
     }
 
     public void Dispose()
     {
         foreach (var b in _buffers) b?.Dispose();
+        _momentum.Dispose();
+        _weightDecay.Dispose();
+        _negativeLearningRate.Dispose();
     }
 }

@@ -139,8 +139,8 @@ internal static class Loop
         double total = 0;
         foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator))
         {
+            using var batchIndices = batch; // owned before anything can throw
             cancellationToken.ThrowIfCancellationRequested();
-            using var batchIndices = batch;
             using var scope = torch.NewDisposeScope();
             var x = data.Features.index_select(0, batch);
             if (augmentation is not null) x = augmentation.Apply(x, generator);

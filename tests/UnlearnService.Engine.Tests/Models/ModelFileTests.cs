@@ -101,10 +101,12 @@ public sealed class ModelFileTests
     [InlineData("""{"architecture":"Mlp","inputShape":null,"outputs":2}""", "The model spec is impossible: Input shape [] must have positive dimensions.")]
     [InlineData("""{"architecture":7,"inputShape":[4],"outputs":2}""", "The model spec is impossible: Architecture 7 is not one of Mlp, SmallCnn, ResNet18, TorchScript.")]
     [InlineData("""{"architecture":"TorchScript","inputShape":[4],"outputs":2}""", "The spec names a TorchScript model, whose weights come in its archive, not as safetensors.")]
-    [InlineData("""{"architecture":"Mlp","inputShape":[100000000],"outputs":2}""", "The model spec is impossible: Mlp at width 256 on input [100000000] with 2 outputs would have 2.56E+10 parameters, over the limit of 250000000.")]
-    [InlineData("""{"architecture":"Mlp","inputShape":[4294967296,4294967296],"outputs":2}""", "would have 4.72E+21 parameters")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[1000000],"outputs":2,"width":4096}""", "The model spec is impossible: Mlp at width 4096 on input [1000000] with 2 outputs would have 4.11E+09 parameters, over the limit of 250000000.")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[100000000],"outputs":2}""", "The model spec is impossible: Input shape [100000000] has more than 16777216 values per sample, the limit.")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[4294967296,4294967296],"outputs":2}""", "has more than 16777216 values per sample")]
+    [InlineData("""{"architecture":"ResNet18","inputShape":[3,65536,65536],"outputs":2,"width":8}""", "has more than 16777216 values per sample")]
     [InlineData("""{"architecture":"Mlp","inputShape":[4],"outputs":2147483647}""", "The model spec is impossible: Outputs 2147483647 is over the limit of 1000000.")]
-    [InlineData("""{"architecture":"SmallCnn","inputShape":[1,100000,100000],"outputs":2,"width":4}""", "over the limit of 250000000")]
+    [InlineData("""{"architecture":"SmallCnn","inputShape":[3,2048,2048],"outputs":2,"width":64}""", "over the limit of 250000000")]
     [InlineData("null", "The 'unlearn.spec' metadata is null, not a ModelSpec.")]
     public void Load_HostileSpecMetadata_IsRefusedBeforeAnyModelIsBuilt(string specJson, string message)
     {
@@ -118,17 +120,19 @@ public sealed class ModelFileTests
     }
 
     [Theory]
-    [InlineData("bn1.num_batches_tracked", ScalarType.Float32, "'bn1.num_batches_tracked' has dtype Float32, which cannot hold Int64 weights.")]
-    [InlineData("fc2.bias", ScalarType.Int64, "'fc2.bias' has dtype Int64, which cannot hold Float32 weights.")]
-    [InlineData("fc2.bias", ScalarType.Bool, "'fc2.bias' has dtype Bool, which cannot hold Float32 weights.")]
-    [InlineData("fc2.bias", ScalarType.Float64, null)]
-    public void LoadStateDict_DtypeOfAnotherKind_IsRefusedAndFloatWidthsConvert(string name, ScalarType dtype, string? message)
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float32, 0.7, "'bn1.num_batches_tracked' holds a value that is not a whole number, which its Int64 buffer cannot take.")]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float16, 0.0, null)]
+    [InlineData("fc2.bias", ScalarType.Int64, 0.0, "'fc2.bias' has dtype Int64, which cannot hold Float32 weights.")]
+    [InlineData("fc2.bias", ScalarType.Bool, 0.0, "'fc2.bias' has dtype Bool, which cannot hold Float32 weights.")]
+    [InlineData("fc2.bias", ScalarType.Float64, 0.0, null)]
+    public void LoadStateDict_DtypeOfAnotherKind_IsRefusedAndFloatWidthsConvert(string name, ScalarType dtype, double added, string? message)
     {
         var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 2 };
         using var source = ModelZoo.Create(spec, seed: 1);
         using var target = ModelZoo.Create(spec, seed: 2);
         var state = source.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
         using var converted = state[name].to(dtype);
+        if (added != 0) converted.add_(added);
         state[name] = converted;
 
         if (message is null)
