@@ -218,21 +218,16 @@ internal sealed class SafeTensorsHeader
         var (begin, end) = (offsets[0], offsets[1]);
         if (begin > end)
             throw Fail($"The data_offsets of tensor {Quote(name)} begin after they end ({begin} > {end}).");
-        // Products are checked in 128 bits so that no overflow can wrap into a plausible size.
-        UInt128 bytes = (uint)dtype.Value.Size();
+        // Products are checked in 128 bits so that no overflow can wrap into a plausible size. A zero dimension empties
+        // the tensor whatever the others say, but libtorch still multiplies them all into strides: those must fit too.
+        UInt128 bytes = (uint)dtype.Value.Size(), strides = 1;
         foreach (var dim in shape)
         {
             bytes *= dim;
+            strides *= Math.Max(dim, 1UL);
             if (bytes > long.MaxValue)
                 throw Fail($"The size of tensor {Quote(name)} overflows: shape [{string.Join(", ", shape)}] of {dtype}.");
-        }
-        // A zero dimension empties the tensor whatever the others say, but libtorch still multiplies them all into
-        // strides: they must fit in 64 bits too.
-        UInt128 elements = 1;
-        foreach (var dim in shape)
-        {
-            elements *= Math.Max(dim, 1UL);
-            if (elements > long.MaxValue)
+            if (strides > long.MaxValue)
                 throw Fail($"The shape of tensor {Quote(name)} overflows: [{string.Join(", ", shape)}].");
         }
         if (bytes != end - begin)

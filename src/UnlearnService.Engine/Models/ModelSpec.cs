@@ -84,7 +84,7 @@ public sealed record ModelSpec
             throw new ArgumentException($"Task {(int)Task} is not one of {string.Join(", ", Enum.GetNames<TaskKind>())}.");
         if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
             throw new ArgumentException($"Input shape [{string.Join(", ", InputShape ?? [])}] must have positive dimensions.");
-        if (InputShape.Aggregate(1.0, (a, d) => a * d) > MaxInputElements)
+        if (InputElements > MaxInputElements)
             throw new ArgumentException($"Input shape [{string.Join(", ", InputShape)}] has more than {MaxInputElements} values per sample, the limit.");
         if (Outputs < 1 || (Task == TaskKind.Classification && Outputs < 2))
             throw new ArgumentException($"Outputs {Outputs} is too small for {Task}.");
@@ -108,6 +108,9 @@ public sealed record ModelSpec
                 $"would have {parameters.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)} parameters, over the limit of {MaxParameters}.");
     }
 
+    /// <summary>Values in one input sample, in floating point so that absurd shapes cannot overflow.</summary>
+    double InputElements => InputShape.Aggregate(1.0, (a, d) => a * d);
+
     /// <summary>
     /// Trainable parameters of the zoo model this spec builds (weights, biases, BatchNorm γ and β), in floating point
     /// so that absurd shapes cannot overflow.
@@ -118,10 +121,9 @@ public sealed record ModelSpec
         switch (Architecture)
         {
             case Architecture.Mlp:
-                var inputs = InputShape.Aggregate(1.0, (a, d) => a * d);
                 return ResolvedDepth == 0
-                    ? inputs * k + k
-                    : inputs * w + w + (ResolvedDepth - 1) * (w * w + w) + w * k + k;
+                    ? InputElements * k + k
+                    : InputElements * w + w + (ResolvedDepth - 1) * (w * w + w) + w * k + k;
             case Architecture.SmallCnn:
                 var flat = 2 * w * (InputShape[1] / 4) * (InputShape[2] / 4);
                 return channels * w * 9 + 2 * w + w * 2 * w * 9 + 4 * w + flat * 128 + 128 + 128 * k + k;

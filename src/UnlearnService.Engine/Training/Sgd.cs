@@ -20,6 +20,7 @@ internal sealed class Sgd : IDisposable
     // (seen once as "Expected false to be true" from c10::Scalar::toFloat in a parallel test run).
     readonly Scalar _momentum, _weightDecay;
     Scalar _negativeLearningRate;
+    double _learningRate;
 
     public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum, double weightDecay, IReadOnlyList<Tensor?>? masks = null)
     {
@@ -38,8 +39,6 @@ internal sealed class Sgd : IDisposable
         _negativeLearningRate = (-learningRate).ToScalar();
         _learningRate = learningRate;
     }
-
-    double _learningRate;
 
     public double LearningRate
     {

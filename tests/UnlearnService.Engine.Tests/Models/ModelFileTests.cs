@@ -121,7 +121,7 @@ public sealed class ModelFileTests
 
     [Theory]
     [InlineData("bn1.num_batches_tracked", ScalarType.Float32, 0.7, "'bn1.num_batches_tracked' holds a value that is not a whole number, which its Int64 buffer cannot take.")]
-    [InlineData("bn1.num_batches_tracked", ScalarType.Float16, 0.0, null)]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float16, 3.0, null)]
     [InlineData("fc2.bias", ScalarType.Int64, 0.0, "'fc2.bias' has dtype Int64, which cannot hold Float32 weights.")]
     [InlineData("fc2.bias", ScalarType.Bool, 0.0, "'fc2.bias' has dtype Bool, which cannot hold Float32 weights.")]
     [InlineData("fc2.bias", ScalarType.Float64, 0.0, null)]
@@ -138,7 +138,8 @@ public sealed class ModelFileTests
         if (message is null)
         {
             ModelFile.LoadStateDict(target, state);
-            Assert.True(TensorAssert.Identical(source.state_dict()[name], target.state_dict()[name]));
+            using var expected = converted.to(target.state_dict()[name].dtype);
+            Assert.True(TensorAssert.Identical(expected, target.state_dict()[name]));
             return;
         }
         var error = Assert.Throws<ModelFormatException>(() => ModelFile.LoadStateDict(target, state));
