@@ -41,4 +41,19 @@ internal static class SyntheticData
             TaskKind.Regression,
             0);
     }
+
+    /// <summary>Two classes of 1×8×8 images, a bright top half or a bright bottom half, with noise: mirroring keeps the class.</summary>
+    public static Dataset Images(int train = 64, int test = 16)
+    {
+        var n = train + test;
+        using var generator = new Generator(6, torch.CPU);
+        var labels = torch.randint(0, 2, [n], dtype: ScalarType.Int64, generator: generator);
+        var top = torch.cat([torch.ones(1, 4, 8), torch.zeros(1, 4, 8)], 1);
+        var images = torch.where(labels.eq(0).view(n, 1, 1, 1), top, top.flip(1)) + 0.3f * torch.randn([n, 1, 8, 8], generator: generator);
+        return new Dataset(images.to(ScalarType.Float32), labels,
+            Enumerable.Range(0, n).Select(i => $"i{i}").ToArray(),
+            Enumerable.Range(0, n).Select(_ => (string?)null).ToArray(),
+            Enumerable.Range(0, n).Select(i => i < train ? Split.Train : Split.Test).ToArray(),
+            TaskKind.Classification, 2);
+    }
 }

@@ -59,11 +59,12 @@ public static class Dampening
             model.train(wasTraining);
         }
         var result = new Dictionary<string, Tensor>(parameters.Length);
+        using var batchCount = batches.ToScalar();
         for (var i = 0; i < parameters.Length; i++)
         {
             using var sum = sums[i];
             using var scope = torch.NewDisposeScope(); // frees the quotient when it lives on a GPU
-            result[parameters[i].name] = sum.div(batches).cpu().DetachFromDisposeScope();
+            result[parameters[i].name] = sum.div(batchCount).cpu().DetachFromDisposeScope();
         }
         return result;
     }
@@ -77,6 +78,10 @@ public static class Dampening
         IReadOnlyDictionary<string, Tensor> trainingImportance, double alpha, double lambda)
     {
         long selected = 0;
+        // Scalars held for the whole call: an implicit double → Scalar temporary can be finalized while libtorch reads it.
+        using var alphaScalar = alpha.ToScalar();
+        using var lambdaScalar = lambda.ToScalar();
+        using var one = 1.ToScalar();
         using var noGrad = torch.no_grad();
         foreach (var (name, p) in model.named_parameters())
         {
@@ -88,8 +93,8 @@ public static class Dampening
             using var scope = torch.NewDisposeScope();
             var iDf = forget.to(p.device);
             var iD = training.to(p.device);
-            var selection = iDf.gt(iD * alpha);
-            var beta = (iD * lambda).div(iDf.where(selection, 1)).clamp_max(1);
+            var selection = iDf.gt(iD.mul(alphaScalar));
+            var beta = iD.mul(lambdaScalar).div(iDf.where(selection, 1)).clamp_max(one);
             p.mul_(beta.where(selection, 1));
             selected += selection.sum().item<long>();
         }

@@ -185,13 +185,14 @@ public static class Unlearner
         {
             // ℓ1-sparse: α_e = α·(1 − e/E), decaying to zero over the run.
             var alpha = sparse ? s.Alpha!.Value * (1 - (double)epoch / epochs) : 0;
+            using var alphaScalar = alpha.ToScalar(); // held for the pass: see Sgd on implicit Scalars
             Loop.Pass(job.Model, job.Data, job.Retain, s.BatchSize!.Value, generator, job.Augmentation, sgd,
                 (output, targets) =>
                 {
                     var loss = Losses.Supervised(output, targets, job.Data.Task);
                     if (alpha == 0) return loss;
                     var l1 = parameters.Select(p => p.abs().sum()).Aggregate((a, b) => a + b);
-                    return loss + alpha * l1;
+                    return loss.add(l1, alphaScalar);
                 },
                 n => tracker.Advance($"epoch {epoch + 1}/{epochs}", n), cancellationToken);
         }

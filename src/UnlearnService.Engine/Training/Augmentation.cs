@@ -40,7 +40,7 @@ public sealed record Augmentation
         if (p == 0)
         {
             if (!HorizontalFlip) return images;
-            var mirror = Draw(2, batch, generator, device).eq(1).view(batch, 1, 1, 1);
+            var mirror = Draw(2, batch, generator, device).to_type(ScalarType.Bool).view(batch, 1, 1, 1);
             return torch.where(mirror, images.flip(3), images);
         }
         var shiftY = Draw(2 * p + 1, batch, generator, device);
@@ -48,8 +48,8 @@ public sealed record Augmentation
         var columnsOf = torch.arange(width, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(batch, width);
         if (HorizontalFlip)
         {
-            var mirror = Draw(2, batch, generator, device).eq(1);
-            columnsOf = torch.where(mirror, (width - 1) - columnsOf, columnsOf);
+            var mirror = Draw(2, batch, generator, device).to_type(ScalarType.Bool);
+            columnsOf = torch.where(mirror, columnsOf.flip(1), columnsOf); // flipped: width − 1 − column
         }
         // Two gathers pick each sample's rows, then its (possibly mirrored) columns, out of the zero-padded image.
         var padded = nn.functional.pad(images, [p, p, p, p]);

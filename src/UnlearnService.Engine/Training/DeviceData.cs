@@ -47,21 +47,25 @@ internal static class Batches
 {
     /// <summary>
     /// Splits <paramref name="indices"/> into batches of at most <paramref name="batchSize"/>, shuffled by
-    /// <paramref name="generator"/> when given. Each yielded tensor is owned by the caller.
+    /// <paramref name="generator"/> when given. Each yielded tensor is owned by the caller. With
+    /// <paramref name="noLoneLast"/>, a last batch of one sample joins the batch before it (which then holds
+    /// <paramref name="batchSize"/> + 1): BatchNorm in train mode cannot normalise a lone sample whose feature maps
+    /// have shrunk to 1×1 (ResNet-18 on inputs of 8×8 or less), and dropping it, as PyTorch's drop_last would, skips
+    /// a sample every epoch.
     /// </summary>
-    public static IEnumerable<Tensor> Over(IReadOnlyList<long> indices, int batchSize, Device device, Generator? generator)
+    public static IEnumerable<Tensor> Over(IReadOnlyList<long> indices, int batchSize, Device device, Generator? generator,
+        bool noLoneLast = false)
     {
         if (indices.Count == 0) yield break;
         using var all = torch.tensor(indices.ToArray(), ScalarType.Int64);
-        using var order = generator is null ? all.alias() : all.index_select(0, torch.randperm(indices.Count, generator: generator));
+        using var permutation = generator is null ? null : torch.randperm(indices.Count, generator: generator);
+        using var order = permutation is null ? all.alias() : all.index_select(0, permutation);
         using var onDevice = order.to(device);
-        for (long start = 0; start < indices.Count; start += batchSize)
+        for (long start = 0, length; start < indices.Count; start += length)
         {
-            var length = Math.Min(batchSize, indices.Count - start);
+            length = Math.Min(batchSize, indices.Count - start);
+            if (noLoneLast && batchSize > 1 && indices.Count - start - length == 1) length++;
             yield return onDevice.narrow(0, start, length).clone();
         }
     }
-
-    /// <summary>Number of batches for a set of <paramref name="count"/> samples.</summary>
-    public static int Count(int count, int batchSize) => (count + batchSize - 1) / batchSize;
 }

@@ -137,7 +137,7 @@ internal static class Loop
         CancellationToken cancellationToken)
     {
         double total = 0;
-        foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator))
+        foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator, noLoneLast: true))
         {
             using var batchIndices = batch; // owned before anything can throw
             cancellationToken.ThrowIfCancellationRequested();

@@ -135,7 +135,7 @@ public sealed class AugmentationTests
     [InlineData(UnlearningMethod.GradientAscent)]
     public void Unlearn_SameWeightsAugmentedRecipe_IsDeterministicAndDiffersFromThePlainRecipe(UnlearningMethod method)
     {
-        using var dataset = SmallImages();
+        using var dataset = SyntheticData.Images();
         using var data = new DeviceData(dataset, torch.CPU);
         var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 };
         var plain = new TrainingOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Seed = 2 };
@@ -167,7 +167,7 @@ public sealed class AugmentationTests
     public void SaliencyGradient_WithAugmentation_SeesTheAugmentedImages()
     {
         using var scope = torch.NewDisposeScope();
-        using var dataset = SmallImages();
+        using var dataset = SyntheticData.Images();
         using var data = new DeviceData(dataset, torch.CPU);
         var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 4 };
         using var model = ModelZoo.Create(spec, seed: 1);
@@ -202,20 +202,5 @@ public sealed class AugmentationTests
         using var loaded = ModelFile.Load(stream);
 
         Assert.Equal(recipe, loaded.Recipe);
-    }
-
-    /// <summary>Two classes of 8×8 images, a bright top half or a bright bottom half, with noise: mirroring keeps the class.</summary>
-    static Dataset SmallImages(int train = 64, int test = 16)
-    {
-        var n = train + test;
-        using var generator = new Generator(6, torch.CPU);
-        var labels = torch.randint(0, 2, [n], dtype: ScalarType.Int64, generator: generator);
-        var top = torch.cat([torch.ones(1, 4, 8), torch.zeros(1, 4, 8)], 1);
-        var images = torch.where(labels.eq(0).view(n, 1, 1, 1), top, top.flip(1)) + 0.3f * torch.randn([n, 1, 8, 8], generator: generator);
-        return new Dataset(images.to(ScalarType.Float32), labels,
-            Enumerable.Range(0, n).Select(i => $"i{i}").ToArray(),
-            Enumerable.Range(0, n).Select(_ => (string?)null).ToArray(),
-            Enumerable.Range(0, n).Select(i => i < train ? Split.Train : Split.Test).ToArray(),
-            TaskKind.Classification, 2);
     }
 }
