@@ -50,6 +50,18 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         return output.ToArray();
     }
 
+    /// <summary>A small CNN for 16×16 images with a NaN bias: it fails two checks, and the cheaper one answers.</summary>
+    static byte[] BrokenModelForOtherImages()
+    {
+        var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 16, 16], Outputs = 10, Width = 8 };
+        using var model = ModelZoo.Create(spec, seed: 3);
+        using (TorchSharp.torch.no_grad())
+            model.named_parameters().Single(p => p.name == "fc2.bias").parameter[3].fill_(float.NaN);
+        using var output = new MemoryStream();
+        ModelFile.Save(output, model, spec, recipe: null);
+        return output.ToArray();
+    }
+
     /// <summary>A safetensors file of no tensors whose metadata describes a model.</summary>
     static byte[] SpecOnly(string specJson)
     {
@@ -154,6 +166,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "spec of a model too large to build", 422, "would have 4.11E+09 parameters, over the limit" },
         { "NaN weights", 422, "'fc2.bias' holds NaN or infinite values" },
         { "infinite weights", 422, "'fc2.bias' holds NaN or infinite values" },
+        { "broken model for other images", 422, "The model takes inputs [1, 16, 16] but the dataset's samples are [1, 28, 28]." },
     };
 
     [Theory]
@@ -177,6 +190,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
                 """{"architecture":"Mlp","inputShape":[1000000],"outputs":10,"width":4096}"""))),
             "NaN weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NaN))),
             "infinite weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NegativeInfinity))),
+            "broken model for other images" => Form(("name", "m"), ("dataset_id", dataset), ("weights", BrokenModelForOtherImages())),
             "empty augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {}}"), ("weights", weights)),
             "unknown augmentation field" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"rotate\": true}}"), ("weights", weights)),
             _ => throw new ArgumentException(name),

@@ -80,16 +80,16 @@ internal static class ModelEndpoints
         {
             using var weights = File.OpenRead(upload.FilePath("weights"));
             loaded = format == "torchscript" ? ModelArchive.Load(weights, spec!) : ModelFile.Load(weights, spec);
-            CheckOutputs(loaded);
         }
         catch (Exception e) when (e is ModelFormatException or SafeTensorsFormatException)
         {
-            throw new ProblemException(StatusCodes.Status422UnprocessableEntity, $"The weights do not load: {e.Message}");
+            throw WeightsDoNotLoad(e);
         }
         using (loaded)
         {
             spec = loaded.Spec;
             recipe ??= loaded.Recipe;
+            // The dataset's shape first: a mismatch is the likelier mistake, and it costs nothing to find.
             var expectedShape = dataset.SampleShape.Split('x').Select(long.Parse).ToArray();
             if (!spec.InputShape.SequenceEqual(expectedShape))
                 throw new ProblemException(StatusCodes.Status422UnprocessableEntity, $"The model takes inputs [{string.Join(", ", spec.InputShape)}] but the dataset's samples are [{string.Join(", ", expectedShape)}].");
@@ -97,6 +97,14 @@ internal static class ModelEndpoints
                 throw new ProblemException(StatusCodes.Status422UnprocessableEntity, $"The model has {spec.Outputs} outputs but the dataset has {dataset.ClassCount} classes.");
             if (recipe?.Augmentation is not null && expectedShape.Length != 3)
                 throw new ProblemException(StatusCodes.Status422UnprocessableEntity, "The recipe augments images, but the dataset's samples are not images [channels, height, width].");
+            try
+            {
+                CheckOutputs(loaded);
+            }
+            catch (ModelFormatException e)
+            {
+                throw WeightsDoNotLoad(e);
+            }
 
             var modelId = Guid.NewGuid();
             var versionId = Guid.NewGuid();
@@ -130,6 +138,9 @@ internal static class ModelEndpoints
         }
     }
 
+    static ProblemException WeightsDoNotLoad(Exception e) =>
+        new(StatusCodes.Status422UnprocessableEntity, $"The weights do not load: {e.Message}");
+
     /// <summary>Runs the model on one zero sample of the spec's shape: it must answer [1, outputs].</summary>
     static void CheckOutputs(LoadedModel loaded)
     {
@@ -143,19 +154,16 @@ internal static class ModelEndpoints
         }
         catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ArgumentException or InvalidOperationException)
         {
-            loaded.Dispose();
             throw new ModelFormatException($"the model fails on a sample of shape [{string.Join(", ", loaded.Spec.InputShape)}]: {e.Message.Split('\n')[0]}");
         }
         if (!output.shape.SequenceEqual([1L, loaded.Spec.Outputs]))
         {
-            loaded.Dispose();
             throw new ModelFormatException($"the model answers shape [{string.Join(", ", output.shape)}] where [1, {loaded.Spec.Outputs}] is needed.");
         }
         // NaN or infinite weights would fail every later run (as a diverged method); refuse them at the door instead.
         var broken = ModelState.FirstNonFinite(loaded.Model);
         if (broken is not null || !TorchSharp.torch.isfinite(output).all().item<bool>())
         {
-            loaded.Dispose();
             throw new ModelFormatException(broken is not null
                 ? $"'{broken}' holds NaN or infinite values."
                 : "the model's outputs are NaN or infinite on an all-zero sample.");
