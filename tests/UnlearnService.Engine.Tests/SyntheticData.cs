@@ -13,8 +13,8 @@ internal static class SyntheticData
         var n = train + test + validation;
         var generator = new Generator((ulong)seed, torch.CPU);
         var labels = torch.randint(0, classes, [n], dtype: ScalarType.Int64, generator: generator);
-        var centres = torch.randn([classes, features], generator: generator) * 2;
-        var x = centres.index_select(0, labels) + torch.randn([n, features], generator: generator) * spread;
+        var centres = Times(torch.randn([classes, features], generator: generator), 2);
+        var x = centres.index_select(0, labels) + Times(torch.randn([n, features], generator: generator), spread);
         return new Dataset(
             x.to(ScalarType.Float32),
             labels,
@@ -32,7 +32,7 @@ internal static class SyntheticData
         var generator = new Generator((ulong)seed, torch.CPU);
         var x = torch.randn([n, features], generator: generator);
         var w = torch.randn([features], generator: generator);
-        var y = x.matmul(w) + torch.randn([n], generator: generator) * 0.1;
+        var y = x.matmul(w) + Times(torch.randn([n], generator: generator), 0.1);
         return new Dataset(
             x, y.to(ScalarType.Float32),
             Enumerable.Range(0, n).Select(i => $"r{i}").ToArray(),
@@ -49,11 +49,21 @@ internal static class SyntheticData
         using var generator = new Generator(6, torch.CPU);
         var labels = torch.randint(0, 2, [n], dtype: ScalarType.Int64, generator: generator);
         var top = torch.cat([torch.ones(1, 4, 8), torch.zeros(1, 4, 8)], 1);
-        var images = torch.where(labels.eq(0).view(n, 1, 1, 1), top, top.flip(1)) + 0.3f * torch.randn([n, 1, 8, 8], generator: generator);
+        var images = torch.where(labels.to_type(ScalarType.Bool).view(n, 1, 1, 1), top.flip(1), top) + Times(torch.randn([n, 1, 8, 8], generator: generator), 0.3);
         return new Dataset(images.to(ScalarType.Float32), labels,
             Enumerable.Range(0, n).Select(i => $"i{i}").ToArray(),
             Enumerable.Range(0, n).Select(_ => (string?)null).ToArray(),
             Enumerable.Range(0, n).Select(i => i < train ? Split.Train : Split.Test).ToArray(),
             TaskKind.Classification, 2);
+    }
+
+    /// <summary>
+    /// <paramref name="t"/> × <paramref name="factor"/> through a Scalar held for the call: an implicit one (t * 2) can be
+    /// finalized while libtorch still reads it, which under a parallel test run's GC pressure garbles the data.
+    /// </summary>
+    public static Tensor Times(Tensor t, double factor)
+    {
+        using var scalar = factor.ToScalar();
+        return t.mul(scalar);
     }
 }

@@ -76,7 +76,7 @@ public sealed class UnlearnerTests
         for (var i = 0; i < names.Length; i++)
         {
             var after = f.Model.state_dict()[names[i]];
-            var keep = mask[i].eq(0);
+            var keep = mask[i].logical_not();
             TensorAssert.BitIdentical(before[names[i]].masked_select(keep), after.masked_select(keep), $"frozen entries of {names[i]}");
             frozen += keep.sum().item<long>();
             moved += before[names[i]].masked_select(keep.logical_not()).ne(after.masked_select(keep.logical_not())).sum().item<long>();
