@@ -91,7 +91,8 @@ internal static class Saliency
         if (keep > 0)
         {
             var (_, order) = torch.sort(flat, dim: 0, descending: true, stable: true);
-            mask.index_fill_(0, order.narrow(0, 0, keep), 1);
+            using var one = 1.ToScalar(); // held for the call (engine README: Scalars)
+            mask.index_fill_(0, order.narrow(0, 0, keep), one);
         }
         var masks = new Tensor[gradients.Count];
         long offset = 0;

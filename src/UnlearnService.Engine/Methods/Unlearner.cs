@@ -169,7 +169,8 @@ public static class Unlearner
     {
         var flags = torch.zeros(job.Data.Targets.shape[0], ScalarType.Bool, job.Data.Device);
         using var index = torch.tensor(job.Forget.ToArray(), ScalarType.Int64, job.Data.Device);
-        flags.index_fill_(0, index, true);
+        using var yes = true.ToScalar(); // held for the call (engine README: Scalars)
+        flags.index_fill_(0, index, yes);
         return flags;
     }
 
@@ -185,7 +186,7 @@ public static class Unlearner
         {
             // ℓ1-sparse: α_e = α·(1 − e/E), decaying to zero over the run.
             var alpha = sparse ? s.Alpha!.Value * (1 - (double)epoch / epochs) : 0;
-            using var alphaScalar = alpha.ToScalar(); // held for the pass: see Sgd on implicit Scalars
+            using var alphaScalar = alpha.ToScalar(); // held for the pass (engine README: Scalars)
             Loop.Pass(job.Model, job.Data, job.Retain, s.BatchSize!.Value, generator, job.Augmentation, sgd,
                 (output, targets) =>
                 {
