@@ -9,6 +9,8 @@ repo=$(pwd)
 
 # libgomp's busy-waiting threads make libtorch several times slower on a small shared machine.
 export OMP_WAIT_POLICY=PASSIVE
+# The engine's own oneDNN setting (TorchRuntime), here before any test process loads libtorch.
+export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 source scripts/lib/postgres.sh
