@@ -1,5 +1,6 @@
 using TorchSharp;
 using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -65,7 +66,7 @@ public sealed class Predictions
                 }
                 else
                 {
-                    var squared = (output - y.reshape(output.shape)).square().reshape(output.shape[0], -1).mean([1]);
+                    var squared = (output - y.reshape(output.shape)).pow(HeldScalars.Two).reshape(output.shape[0], -1).mean([1]);
                     loss.AddRange(squared.cpu().data<float>().ToArray());
                 }
             }

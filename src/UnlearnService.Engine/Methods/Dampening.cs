@@ -1,4 +1,5 @@
 using TorchSharp;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -17,6 +18,7 @@ public static class Dampening
     {
         if (indices.Count == 0) throw new ArgumentException("Importance needs at least one sample.", nameof(indices));
         var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).ToArray();
+        var trainable = parameters.Select(p => p.parameter).ToArray();
         var sums = parameters.Select(p => torch.zeros_like(p.parameter).DetachFromDisposeScope()).ToArray();
         var batches = 0;
         var wasTraining = model.training;
@@ -28,19 +30,20 @@ public static class Dampening
                 using var batchIndices = batch; // owned before anything can throw
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                foreach (var (_, p) in parameters) p.grad?.zero_();
-                var output = model.forward(data.Features.index_select(0, batch));
-                var loss = labelFree
-                    ? output.square().flatten(1).sum(1).mean()
-                    : Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
-                loss.backward();
+                FiniteGradients.Backward(model, trainable, generator: null, () =>
+                {
+                    var output = model.forward(data.Features.index_select(0, batch));
+                    return labelFree
+                        ? output.pow(HeldScalars.Two).flatten(1).sum(1).mean()
+                        : Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
+                });
                 using (torch.no_grad())
                 {
                     for (var i = 0; i < parameters.Length; i++)
                     {
                         var grad = parameters[i].parameter.grad;
                         if (grad is null) continue;
-                        sums[i].add_(labelFree ? grad.abs() : grad.square());
+                        sums[i].add_(labelFree ? grad.abs() : grad.pow(HeldScalars.Two), HeldScalars.One);
                     }
                 }
                 batches++;

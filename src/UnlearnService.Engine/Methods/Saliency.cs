@@ -1,4 +1,5 @@
 using TorchSharp;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -32,17 +33,18 @@ internal static class Saliency
                 using var batchIndices = batch; // owned before anything can throw
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                foreach (var p in parameters) p.grad?.zero_();
-                var x = data.Features.index_select(0, batch);
-                var output = model.forward(augmentation is null ? x : augmentation.Apply(x, generator));
-                var loss = -Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
-                loss.backward();
+                FiniteGradients.Backward(model, parameters, generator, () =>
+                {
+                    var x = data.Features.index_select(0, batch);
+                    var output = model.forward(augmentation is null ? x : augmentation.Apply(x, generator));
+                    return -Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
+                });
                 using (torch.no_grad())
                 {
                     for (var i = 0; i < parameters.Length; i++)
                     {
                         var grad = parameters[i].grad;
-                        if (grad is not null) sums[i].add_(grad);
+                        if (grad is not null) sums[i].add_(grad, HeldScalars.One);
                     }
                 }
                 onBatch?.Invoke((int)batch.shape[0]);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using TorchSharp;
 using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -192,7 +193,7 @@ public static class Unlearner
                 {
                     var loss = Losses.Supervised(output, targets, job.Data.Task);
                     if (alpha == 0) return loss;
-                    var l1 = parameters.Select(p => p.abs().sum()).Aggregate((a, b) => a + b);
+                    var l1 = parameters.Select(p => p.abs().sum()).Aggregate((a, b) => a.add(b, HeldScalars.One));
                     return loss.add(l1, alphaScalar);
                 },
                 n => tracker.Advance($"epoch {epoch + 1}/{epochs}", n), cancellationToken);
@@ -259,7 +260,7 @@ internal static class RandomTargets
         {
             // Created inside the caller's per-step dispose scope, so nothing outlives the step.
             var noise = torch.randn([targets.shape[0], mean.Length], generator: generator);
-            return (noise * torch.tensor(std) + torch.tensor(mean)).reshape(targets.shape).to(targets.device);
+            return (noise * torch.tensor(std)).add(torch.tensor(mean), HeldScalars.One).reshape(targets.shape).to(targets.device);
         };
     }
 }

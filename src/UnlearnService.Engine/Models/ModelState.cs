@@ -1,4 +1,5 @@
 using TorchSharp;
+using UnlearnService.Engine.Runtime;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Models;
@@ -33,8 +34,8 @@ public static class ModelState
         foreach (var (name, parameter) in model.named_parameters())
         {
             var origin = start[name].to(torch.float64);
-            moved += (parameter.to(torch.float64) - origin).square().sum().item<double>();
-            size += origin.square().sum().item<double>();
+            moved += (parameter.to(torch.float64) - origin).pow(HeldScalars.Two).sum().item<double>();
+            size += origin.pow(HeldScalars.Two).sum().item<double>();
         }
         return size > 0 ? Math.Sqrt(moved / size) : Math.Sqrt(moved);
     }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using UnlearnService.Engine.Runtime;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Models;
@@ -14,7 +15,7 @@ public static class ModelZoo
     public static nn.Module<Tensor, Tensor> Create(ModelSpec spec, long seed)
     {
         spec.Validate();
-        Runtime.TorchRuntime.Initialize();
+        TorchRuntime.Initialize();
         nn.Module<Tensor, Tensor> model = spec.Architecture switch
         {
             Architecture.Mlp => new Mlp(spec),
@@ -108,9 +109,9 @@ internal sealed class SmallCnn : nn.Module<Tensor, Tensor>
         var channels = spec.InputShape[0];
         var width = spec.ResolvedWidth;
         conv1 = nn.Conv2d(channels, width, 3, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(width);
+        bn1 = new BatchNorm2d(width);
         conv2 = nn.Conv2d(width, 2 * width, 3, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(2 * width);
+        bn2 = new BatchNorm2d(2 * width);
         var flat = 2 * width * (spec.InputShape[1] / 4) * (spec.InputShape[2] / 4);
         fc1 = nn.Linear(flat, 128);
         fc2 = nn.Linear(128, spec.Outputs);
@@ -145,7 +146,7 @@ internal sealed class ResNet18 : nn.Module<Tensor, Tensor>
     {
         var w = spec.ResolvedWidth;
         conv1 = nn.Conv2d(spec.InputShape[0], w, 3, stride: 1, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(w);
+        bn1 = new BatchNorm2d(w);
         layer1 = Stage(w, w, 1);
         layer2 = Stage(w, 2 * w, 2);
         layer3 = Stage(2 * w, 4 * w, 2);
@@ -179,11 +180,11 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
     public BasicBlock(long inPlanes, long planes, long stride) : base(nameof(BasicBlock))
     {
         conv1 = nn.Conv2d(inPlanes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = new BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: 1, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = new BatchNorm2d(planes);
         if (stride != 1 || inPlanes != planes)
-            downsample = nn.Sequential(("0", nn.Conv2d(inPlanes, planes, 1, stride: stride, bias: false)), ("1", nn.BatchNorm2d(planes)));
+            downsample = nn.Sequential(("0", nn.Conv2d(inPlanes, planes, 1, stride: stride, bias: false)), ("1", new BatchNorm2d(planes)));
         RegisterComponents();
     }
 
@@ -193,6 +194,28 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
         var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
         x = bn2.forward(conv2.forward(x));
         var identity = downsample is null ? input : downsample.forward(input);
-        return nn.functional.relu(x + identity).MoveToOuterDisposeScope();
+        return nn.functional.relu(x.add(identity, HeldScalars.One)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// PyTorch's BatchNorm2d (ε 1e-5, momentum 0.1, affine, running statistics; same parameter and buffer names), with
+/// TorchSharp's forward pass except that the count of batches is raised through held Scalars: TorchSharp's own
+/// <c>num_batches_tracked.add_(1)</c> passes two temporaries a collection on another thread can free mid-call
+/// (engine README: Scalars). The count is reported in state dicts only; momentum decides the running statistics.
+/// </summary>
+internal sealed class BatchNorm2d(long features)
+    : TorchSharp.Modules.BatchNorm(features, eps: 1e-5, momentum: 0.1, affine: true, track_running_stats: true, device: null, dtype: null, name: nameof(BatchNorm2d))
+{
+    public override Tensor forward(Tensor input)
+    {
+        ValidateInputDimensions(input);
+        if (training) num_batches_tracked!.add_(HeldScalars.One, HeldScalars.One);
+        return nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, momentum!.Value, eps);
+    }
+
+    protected override void ValidateInputDimensions(Tensor input)
+    {
+        if (input.ndim != 4) throw new ArgumentException($"BatchNorm2d expects a 4D input, not {input.ndim}D.");
     }
 }

@@ -17,8 +17,9 @@ public static partial class TorchRuntime
     /// spinning threads make training several times slower on a small, shared machine) and ONEDNN_MAX_CPU_ISA=AVX2,
     /// then loads libtorch. The oneDNN bundled with libtorch 2.10 intermittently produces NaN in small convolutions
     /// with its AVX-512 kernels on AMD EPYC (a seeded width-4 CNN diverged in 5 of 10 identical runs, in 0 of 20 with
-    /// AVX2 kernels); oneDNN reads the variable when it creates its first primitive. On glibc it also keeps freed
-    /// tensor memory for reuse (<see cref="KeepFreedMemoryMapped"/>).
+    /// AVX2 kernels); oneDNN reads the variable when it creates its first primitive. The AVX2 kernels fault too, far
+    /// more rarely, when their threads are preempted: <see cref="Training.FiniteGradients"/> recomputes such a step.
+    /// On glibc it also keeps freed tensor memory for reuse (<see cref="KeepFreedMemoryMapped"/>).
     /// </summary>
     public static void Initialize()
     {

@@ -1,4 +1,5 @@
 using TorchSharp;
+using UnlearnService.Engine.Runtime;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Training;
@@ -45,7 +46,9 @@ public sealed record Augmentation
         }
         var shiftY = Draw(2 * p + 1, batch, generator, device);
         var shiftX = Draw(2 * p + 1, batch, generator, device);
-        var columnsOf = torch.arange(width, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(batch, width);
+        using var widthScalar = width.ToScalar(); // held for the call (engine README: Scalars)
+        using var heightScalar = height.ToScalar();
+        var columnsOf = torch.arange(HeldScalars.Zero, widthScalar, HeldScalars.One, dtype: ScalarType.Int64, device: device).unsqueeze(0).expand(batch, width);
         if (HorizontalFlip)
         {
             var mirror = Draw(2, batch, generator, device).to_type(ScalarType.Bool);
@@ -53,9 +56,9 @@ public sealed record Augmentation
         }
         // Two gathers pick each sample's rows, then its (possibly mirrored) columns, out of the zero-padded image.
         var padded = nn.functional.pad(images, [p, p, p, p]);
-        var rows = (shiftY + torch.arange(height, dtype: ScalarType.Int64, device: device).unsqueeze(0))
+        var rows = shiftY.add(torch.arange(HeldScalars.Zero, heightScalar, HeldScalars.One, dtype: ScalarType.Int64, device: device).unsqueeze(0), HeldScalars.One)
             .view(batch, 1, height, 1).expand(batch, channels, height, width + 2 * p);
-        var columns = (shiftX + columnsOf).view(batch, 1, 1, width).expand(batch, channels, height, width);
+        var columns = shiftX.add(columnsOf, HeldScalars.One).view(batch, 1, 1, width).expand(batch, channels, height, width);
         return padded.gather(2, rows).gather(3, columns);
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using UnlearnService.Engine.Runtime;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Training;
@@ -54,10 +55,8 @@ internal sealed class Sgd : IDisposable
     public double Momentum { get; }
     public double WeightDecay { get; }
 
-    public void ZeroGrad()
-    {
-        foreach (var p in _parameters) p.grad?.zero_();
-    }
+    /// <summary>The parameters it updates (those that require a gradient).</summary>
+    public IReadOnlyList<Parameter> Parameters => _parameters;
 
     public void Step()
     {
@@ -79,7 +78,7 @@ internal sealed class Sgd : IDisposable
                 }
                 else
                 {
-                    _buffers[i]!.mul_(_momentum).add_(d);
+                    _buffers[i]!.mul_(_momentum).add_(d, HeldScalars.One);
                 }
                 d = _buffers[i]!;
             }

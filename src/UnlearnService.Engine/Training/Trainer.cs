@@ -142,13 +142,12 @@ internal static class Loop
             using var batchIndices = batch; // owned before anything can throw
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
-            var x = data.Features.index_select(0, batch);
-            if (augmentation is not null) x = augmentation.Apply(x, generator);
-            var y = data.Targets.index_select(0, batch);
-            sgd.ZeroGrad();
-            var value = loss(model.forward(x), y, batch);
-            value.backward();
-            var batchLoss = value.item<float>();
+            var batchLoss = FiniteGradients.Backward(model, sgd.Parameters, generator, () =>
+            {
+                var x = data.Features.index_select(0, batch);
+                if (augmentation is not null) x = augmentation.Apply(x, generator);
+                return loss(model.forward(x), data.Targets.index_select(0, batch), batch);
+            });
             // A non-finite loss poisons every weight on the step: stop before taking it.
             if (!float.IsFinite(batchLoss))
                 throw new TrainingDivergedException($"The run diverged: the loss became {batchLoss} at learning rate {sgd.LearningRate:G3}; a lower learning rate may converge.");

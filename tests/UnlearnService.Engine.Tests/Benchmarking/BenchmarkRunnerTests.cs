@@ -4,6 +4,7 @@ using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 
 namespace UnlearnService.Engine.Tests.Benchmarking;
@@ -23,7 +24,7 @@ public sealed class BenchmarkRunnerTests
     [Fact]
     public void Run_WithSweepSecondRetrainAndTimingRuns_ComparesEachWithRetrainAndLeavesTheModelAsItWas()
     {
-        Runtime.TorchRuntime.Initialize();
+        TorchRuntime.Initialize();
         using var dataset = SyntheticData.Blobs(train: 200, test: 60, validation: 60, spread: 2.0);
         using var data = new DeviceData(dataset, torch.CPU);
         using var original = TrainedMlp(dataset, data);
@@ -81,7 +82,7 @@ public sealed class BenchmarkRunnerTests
     [Fact]
     public void Run_AMethodDiverges_ReportsItAndFinishesTheScenario()
     {
-        Runtime.TorchRuntime.Initialize();
+        TorchRuntime.Initialize();
         using var dataset = SyntheticData.Blobs(train: 200, test: 60, validation: 60, spread: 2.0);
         using var data = new DeviceData(dataset, torch.CPU);
         using var original = TrainedMlp(dataset, data);

@@ -3,6 +3,7 @@ using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ public sealed class TunerTests
     {
         public Trained(ForgetSpec forget, int validation = 0)
         {
-            Runtime.TorchRuntime.Initialize();
+            TorchRuntime.Initialize();
             Dataset = SyntheticData.Blobs(train: 300, test: 100, validation: validation, spread: 2.0);
             Device = new DeviceData(Dataset, torch.CPU);
             Model = ModelZoo.Create(Spec, seed: 2);

@@ -3,6 +3,7 @@ using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
+using UnlearnService.Engine.Runtime;
 using UnlearnService.Engine.Training;
 using static TorchSharp.torch;
 
@@ -17,7 +18,7 @@ public sealed class UnlearnerTests
     {
         public Fixture(ModelSpec? spec = null, Dataset? dataset = null)
         {
-            Runtime.TorchRuntime.Initialize();
+            TorchRuntime.Initialize();
             Dataset = dataset ?? SyntheticData.Blobs();
             SpecUsed = spec ?? Spec;
             Data = new DeviceData(Dataset, torch.CPU);
@@ -411,7 +412,7 @@ public sealed class UnlearnerTests
 
         for (var step = 0; step < 5; step++)
         {
-            sgd.ZeroGrad();
+            foreach (var p in sgd.Parameters) p.grad?.zero_();
             nn.functional.cross_entropy(ours.forward(x), y).backward();
             sgd.Step();
             reference.zero_grad();

@@ -8,11 +8,6 @@ using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Tests.Training;
 
-/// <summary>
-/// The ResNet test's loss became NaN once in a full parallel run of this assembly (and never in 15 runs alone): it
-/// runs with nothing else of the assembly alongside, like the process-wide measurements.
-/// </summary>
-[Collection(nameof(ProcessWideMeasurements))]
 public sealed class BatchesTests
 {
     static List<long[]> BatchesOf(int count, int batchSize, bool noLoneLast, Generator? generator = null)

@@ -1,0 +1,76 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace UnlearnService.Engine.Training;
+
+/// <summary>
+/// One backward pass whose gradients are checked. libtorch 2.10's oneDNN convolutions with fewer than 8 channels on a
+/// side intermittently return NaN gradients at a perfectly finite loss when their intra-op threads are preempted
+/// (engine README: Faulty gradients). Such a step is recomputed from the state it started in: the generator (which
+/// shuffled, augmented and drew random labels) and the model's buffers (BatchNorm statistics) are restored first, so
+/// a recovered step is bit-identical to one that never faulted.
+/// </summary>
+internal static class FiniteGradients
+{
+    /// <summary>Attempts of one step before the fault is reported.</summary>
+    public const int MaxAttempts = 3;
+
+    static long _recomputed;
+
+    /// <summary>Steps recomputed in this process so far (a fault that was recovered from leaves no other trace).</summary>
+    public static long Recomputed => Interlocked.Read(ref _recomputed);
+
+    /// <summary>
+    /// Zeroes <paramref name="parameters"/>' gradients and backpropagates <paramref name="lossOf"/>() (which builds the
+    /// batch, runs the model and returns the loss, in the caller's dispose scope). Returns the loss. A non-finite loss
+    /// is returned as it is: that is divergence, the caller's to report, not a kernel fault.
+    /// </summary>
+    /// <exception cref="TrainingDivergedException">The gradients were non-finite in every attempt.</exception>
+    public static float Backward(nn.Module<Tensor, Tensor> model, IReadOnlyList<Parameter> parameters, Generator? generator, Func<Tensor> lossOf)
+    {
+        using var generatorState = generator?.get_state();
+        var buffers = model.training ? SnapshotBuffers(model) : [];
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                foreach (var p in parameters) p.grad?.zero_();
+                var loss = lossOf();
+                loss.backward();
+                var value = loss.item<float>();
+                if (!float.IsFinite(value) || AllFinite(parameters)) return value;
+                if (attempt == MaxAttempts)
+                    throw new TrainingDivergedException(
+                        $"The gradients were NaN or infinite at a finite loss ({value:G4}) in {MaxAttempts} attempts of the same step: a fault in libtorch's CPU kernels, not divergence.");
+                Interlocked.Increment(ref _recomputed);
+                if (generatorState is not null) generator!.set_state(generatorState);
+                RestoreBuffers(buffers);
+            }
+        }
+        finally
+        {
+            foreach (var (_, copy) in buffers) copy.Dispose();
+        }
+    }
+
+    /// <summary>Whether every gradient of <paramref name="parameters"/> is finite (a parameter without one counts as finite).</summary>
+    public static bool AllFinite(IEnumerable<Parameter> parameters)
+    {
+        using var scope = torch.NewDisposeScope();
+        var checks = parameters.Select(p => p.grad).OfType<Tensor>().Select(g => g.isfinite().all()).ToList();
+        return checks.Count == 0 || torch.stack(checks).all().item<bool>();
+    }
+
+    static List<(Tensor buffer, Tensor copy)> SnapshotBuffers(nn.Module<Tensor, Tensor> model)
+    {
+        using var noGrad = torch.no_grad();
+        return model.buffers().Select(b => (b, b.clone().DetachFromDisposeScope())).ToList();
+    }
+
+    static void RestoreBuffers(List<(Tensor buffer, Tensor copy)> buffers)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (buffer, copy) in buffers) buffer.copy_(copy);
+    }
+}
