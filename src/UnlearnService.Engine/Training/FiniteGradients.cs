@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace UnlearnService.Engine.Training;
 
 /// <summary>
-/// One backward pass whose gradients are checked. libtorch 2.10's oneDNN convolutions with fewer than 8 channels on a
-/// side intermittently return NaN gradients at a perfectly finite loss when their intra-op threads are preempted
+/// One backward pass whose gradients are checked. libtorch 2.10's oneDNN convolutions with few channels (2 and 4 seen)
+/// intermittently return NaN gradients at a perfectly finite loss when their intra-op threads are preempted
 /// (engine README: Faulty gradients). Such a step is recomputed from the state it started in: the generator (which
 /// shuffled, augmented and drew random labels) and the model's buffers (BatchNorm statistics) are restored first, so
 /// a recovered step is bit-identical to one that never faulted.
@@ -26,7 +26,7 @@ internal static class FiniteGradients
     /// batch, runs the model and returns the loss, in the caller's dispose scope). Returns the loss. A non-finite loss
     /// is returned as it is: that is divergence, the caller's to report, not a kernel fault.
     /// </summary>
-    /// <exception cref="TrainingDivergedException">The gradients were non-finite in every attempt.</exception>
+    /// <exception cref="TrainingDivergedException">The gradients were non-finite in every attempt: the model's own, not a fault.</exception>
     public static float Backward(nn.Module<Tensor, Tensor> model, IReadOnlyList<Parameter> parameters, Generator? generator, Func<Tensor> lossOf)
     {
         using var generatorState = generator?.get_state();
@@ -41,8 +41,9 @@ internal static class FiniteGradients
                 var value = loss.item<float>();
                 if (!float.IsFinite(value) || AllFinite(parameters)) return value;
                 if (attempt == MaxAttempts)
+                    // A kernel fault does not repeat itself step after step; gradients that overflow do.
                     throw new TrainingDivergedException(
-                        $"The gradients were NaN or infinite at a finite loss ({value:G4}) in {MaxAttempts} attempts of the same step: a fault in libtorch's CPU kernels, not divergence.");
+                        $"The run diverged: the gradients were NaN or infinite at a finite loss ({value:G4}) in {MaxAttempts} attempts of the same step; a lower learning rate may converge.");
                 Interlocked.Increment(ref _recomputed);
                 if (generatorState is not null) generator!.set_state(generatorState);
                 RestoreBuffers(buffers);
