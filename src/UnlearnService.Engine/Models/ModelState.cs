@@ -8,8 +8,12 @@ namespace UnlearnService.Engine.Models;
 public static class ModelState
 {
     /// <summary>Detached clones of every parameter and buffer; the caller owns them.</summary>
-    public static Dictionary<string, Tensor> Snapshot(nn.Module<Tensor, Tensor> model) =>
-        model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    public static Dictionary<string, Tensor> Snapshot(nn.Module<Tensor, Tensor> model)
+    {
+        // The scope holds each detached view until its copy exists: a temporary's finalizer could free it mid-call.
+        using var scope = torch.NewDisposeScope();
+        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+    }
 
     /// <summary>
     /// The name of the first parameter or buffer (BatchNorm statistics included) holding a NaN or infinite value;

@@ -65,7 +65,9 @@ internal static class Batches
         {
             length = Math.Min(batchSize, indices.Count - start);
             if (noLoneLast && batchSize > 1 && indices.Count - start - length == 1) length++;
-            yield return onDevice.narrow(0, start, length).clone();
+            // The view is held until its copy exists: a temporary's finalizer could free it mid-call (README: Scalars).
+            using var slice = onDevice.narrow(0, start, length);
+            yield return slice.clone();
         }
     }
 }
