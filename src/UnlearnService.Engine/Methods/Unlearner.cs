@@ -43,7 +43,8 @@ public sealed class UnlearningJob
 /// <param name="Method">The method.</param>
 /// <param name="Settings">The resolved hyperparameters actually used.</param>
 /// <param name="Seconds">RTE: wall-clock time of the unlearning step alone (no evaluation).</param>
-/// <param name="Details">Method-specific facts, e.g. salient_entries, dampened_entries, importance_cached.</param>
+/// <param name="Details">Method-specific facts, e.g. salient_entries, dampened_entries, importance_cached; recomputed_steps
+/// when steps were recomputed after faulty gradients (engine README).</param>
 /// <param name="ComputedTrainingSetImportance">SSD: I_D when it was computed by this run (CPU tensors; caller owns them).</param>
 public sealed record UnlearningOutcome(
     UnlearningMethod Method,
@@ -69,6 +70,7 @@ public static class Unlearner
         var resolved = settings.Resolve(method, job.Recipe);
         var details = new Dictionary<string, double>();
         IReadOnlyDictionary<string, Tensor>? computedImportance = null;
+        var recomputedBefore = FiniteGradients.RecomputedOnThisThread;
         var clock = Stopwatch.StartNew();
         switch (method)
         {
@@ -99,6 +101,9 @@ public static class Unlearner
             if (computedImportance is not null) foreach (var t in computedImportance.Values) t.Dispose();
             throw new TrainingDivergedException($"{method.ShortName()} left NaN or infinite values in '{broken}': the run diverged.");
         }
+        // A step recomputed after a kernel fault changes nothing in the result, but the evidence should say so.
+        if (FiniteGradients.RecomputedOnThisThread - recomputedBefore is > 0 and var recomputed)
+            details["recomputed_steps"] = recomputed;
         return new UnlearningOutcome(method, resolved, clock.Elapsed.TotalSeconds, details, computedImportance);
     }
 

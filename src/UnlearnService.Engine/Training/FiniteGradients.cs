@@ -17,9 +17,13 @@ internal static class FiniteGradients
     public const int MaxAttempts = 3;
 
     static long _recomputed;
+    [ThreadStatic] static long _recomputedOnThisThread;
 
-    /// <summary>Steps recomputed in this process so far (a fault that was recovered from leaves no other trace).</summary>
+    /// <summary>Steps recomputed in this process so far.</summary>
     public static long Recomputed => Interlocked.Read(ref _recomputed);
+
+    /// <summary>Steps recomputed on the calling thread so far: a run's share is the difference across it (runs are synchronous).</summary>
+    public static long RecomputedOnThisThread => _recomputedOnThisThread;
 
     /// <summary>
     /// Zeroes <paramref name="parameters"/>' gradients and backpropagates <paramref name="lossOf"/>() (which builds the
@@ -45,6 +49,7 @@ internal static class FiniteGradients
                     throw new TrainingDivergedException(
                         $"The run diverged: the gradients were NaN or infinite at a finite loss ({value:G4}) in {MaxAttempts} attempts of the same step; a lower learning rate may converge.");
                 Interlocked.Increment(ref _recomputed);
+                _recomputedOnThisThread++;
                 if (generatorState is not null) generator!.set_state(generatorState);
                 RestoreBuffers(buffers);
             }

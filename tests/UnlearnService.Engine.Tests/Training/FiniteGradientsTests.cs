@@ -94,6 +94,27 @@ public sealed class FiniteGradientsTests
     }
 
     [Fact]
+    public void Unlearner_StepRecomputed_SaysSoInItsDetails()
+    {
+        TorchRuntime.Initialize();
+        using var dataset = SyntheticData.Images(train: 16, test: 4);
+        using var data = new DeviceData(dataset, torch.CPU);
+        var train = dataset.IndicesOf(Split.Train);
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [1, 8, 8], Outputs = 2 };
+        var settings = new UnlearningSettings { Epochs = 1, BatchSize = 4, LearningRate = 0.01, Seed = 1 };
+
+        IReadOnlyDictionary<string, double> DetailsOf(Func<int, bool> faultsOn)
+        {
+            using var model = new FaultyNet(faultsOn);
+            var job = new UnlearningJob { Model = model, Spec = spec, Data = data, Forget = train.Take(4).ToArray(), Retain = train.Skip(4).ToArray() };
+            return Unlearner.Run(UnlearningMethod.FineTune, settings, job).Details;
+        }
+
+        Assert.False(DetailsOf(_ => false).ContainsKey("recomputed_steps"));
+        Assert.Equal(2, DetailsOf(call => call is 1 or 3)["recomputed_steps"]);
+    }
+
+    [Fact]
     public void Pass_NonFiniteLoss_NotRetried()
     {
         // NaN in the output is divergence (or a broken model), reported at once.
