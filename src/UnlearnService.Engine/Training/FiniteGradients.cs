@@ -16,11 +16,7 @@ internal static class FiniteGradients
     /// <summary>Attempts of one step before the fault is reported.</summary>
     public const int MaxAttempts = 3;
 
-    static long _recomputed;
     [ThreadStatic] static long _recomputedOnThisThread;
-
-    /// <summary>Steps recomputed in this process so far.</summary>
-    public static long Recomputed => Interlocked.Read(ref _recomputed);
 
     /// <summary>Steps recomputed on the calling thread so far: a run's share is the difference across it (runs are synchronous).</summary>
     public static long RecomputedOnThisThread => _recomputedOnThisThread;
@@ -48,7 +44,6 @@ internal static class FiniteGradients
                     // A kernel fault does not repeat itself step after step; gradients that overflow do.
                     throw new TrainingDivergedException(
                         $"The run diverged: the gradients were NaN or infinite at a finite loss ({value:G4}) in {MaxAttempts} attempts of the same step; a lower learning rate may converge.");
-                Interlocked.Increment(ref _recomputed);
                 _recomputedOnThisThread++;
                 if (generatorState is not null) generator!.set_state(generatorState);
                 RestoreBuffers(buffers);
