@@ -56,7 +56,8 @@ internal static class TrainCommand
             var path = result.GetValue(output)!;
             var sha = ModelFile.Save(path, model, spec, trained.Recipe);
             Console.WriteLine($"Wrote {path} (sha256 {sha})");
-            Console.WriteLine($"  {spec.Architecture} width {spec.ResolvedWidth}, {trained.Recipe.Epochs} epochs, {trained.Report.SamplesPerSecond:F0} samples/s, {trained.Report.Seconds:F1} s");
+            Console.WriteLine($"  {spec.Architecture} width {spec.ResolvedWidth}, {trained.Recipe.Epochs} epochs, {trained.Report.SamplesPerSecond:F0} samples/s, {trained.Report.Seconds:F1} s"
+                + (trained.Report.RecomputedSteps > 0 ? $", {trained.Report.RecomputedSteps} steps recomputed after non-finite gradients" : ""));
             Console.WriteLine($"  train accuracy {trained.TrainAccuracy:F2}%  test accuracy {trained.TestAccuracy:F2}%");
             if (result.GetValue(report) is { } reportPath)
                 CliOptions.WriteJson(reportPath, new { spec, recipe = trained.Recipe, sha256 = sha, trained.TrainAccuracy, trained.TestAccuracy, training = trained.Report, device = device.ToString() });

@@ -71,7 +71,8 @@ public sealed record TrainingOptions
 /// <param name="EpochLosses">Mean training loss per epoch.</param>
 /// <param name="Seconds">Wall-clock time of the training loop.</param>
 /// <param name="SamplesPerSecond">Training throughput.</param>
-public sealed record TrainingReport(IReadOnlyList<double> EpochLosses, double Seconds, double SamplesPerSecond);
+/// <param name="RecomputedSteps">Steps recomputed because their gradients came out non-finite at a finite loss (see <see cref="FiniteGradients"/>).</param>
+public sealed record TrainingReport(IReadOnlyList<double> EpochLosses, double Seconds, double SamplesPerSecond, long RecomputedSteps);
 
 /// <summary>Supervised training with SGD, as used for original models and for Retrain.</summary>
 public static class Trainer
@@ -90,6 +91,7 @@ public static class Trainer
         using var sgd = new Sgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
         var tracker = new ProgressTracker(progress, (double)options.Epochs * indices.Count);
         var losses = new List<double>();
+        var recomputedBefore = FiniteGradients.RecomputedOnThisThread; // per thread: training is synchronous
         var clock = Stopwatch.StartNew();
         model.train();
         for (var epoch = 0; epoch < options.Epochs; epoch++)
@@ -103,7 +105,8 @@ public static class Trainer
         clock.Stop();
         if (ModelState.FirstNonFinite(model) is { } broken)
             throw new TrainingDivergedException($"Training left NaN or infinite values in '{broken}': it diverged.");
-        return new TrainingReport(losses, clock.Elapsed.TotalSeconds, (double)options.Epochs * indices.Count / clock.Elapsed.TotalSeconds);
+        return new TrainingReport(losses, clock.Elapsed.TotalSeconds, (double)options.Epochs * indices.Count / clock.Elapsed.TotalSeconds,
+            FiniteGradients.RecomputedOnThisThread - recomputedBefore);
     }
 }
 

@@ -115,6 +115,27 @@ public sealed class FiniteGradientsTests
     }
 
     [Fact]
+    public void Trainer_StepsRecomputed_CountedInItsReport()
+    {
+        using var dataset = SyntheticData.Images(train: 16, test: 4);
+        using var data = new DeviceData(dataset, torch.CPU);
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 4, Seed = 3 };
+
+        TrainingReport Train(Func<int, bool> faultsOn)
+        {
+            using var model = new FaultyNet(faultsOn);
+            return Trainer.Train(model, data, dataset.IndicesOf(Split.Train), options);
+        }
+
+        var clean = Train(_ => false);
+        var faulty = Train(call => call is 2 or 6 or 7);
+
+        Assert.Equal(0, clean.RecomputedSteps);
+        Assert.Equal(3, faulty.RecomputedSteps);
+        Assert.Equal(clean.EpochLosses, faulty.EpochLosses);
+    }
+
+    [Fact]
     public void Pass_NonFiniteLoss_NotRetried()
     {
         // NaN in the output is divergence (or a broken model), reported at once.
