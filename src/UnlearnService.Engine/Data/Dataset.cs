@@ -59,6 +59,22 @@ public sealed class Dataset : IDisposable
             throw new ArgumentException($"Classification targets must be int64, not {targets.dtype}.", nameof(targets));
         if (task == TaskKind.Regression && targets.dtype != ScalarType.Float32)
             throw new ArgumentException($"Regression targets must be float32, not {targets.dtype}.", nameof(targets));
+        if (task == TaskKind.Classification)
+        {
+            if (classCount < 1)
+                throw new ArgumentException($"A classification dataset needs at least one class, not {classCount}.", nameof(classCount));
+            // The importers check labels as they read them; this catches any other caller, whose label out of [0, K)
+            // would otherwise surface much later as a native error inside cross-entropy.
+            if (n > 0)
+            {
+                using var low = targets.min();
+                using var high = targets.max();
+                if (low.item<long>() < 0 || high.item<long>() >= classCount)
+                    throw new ArgumentException($"Class labels must lie in [0, {classCount}); they span {low.item<long>()}..{high.item<long>()}.", nameof(targets));
+            }
+        }
+        else if (classCount != 0)
+            throw new ArgumentException($"A regression dataset has no classes (class count {classCount}, not 0).", nameof(classCount));
         if (classNames is not null && (task != TaskKind.Classification || classNames.Count != classCount))
             throw new ArgumentException($"Class names need a classification task and one name per class ({classCount}), not {classNames.Count}.", nameof(classNames));
         Features = features;

@@ -13,6 +13,7 @@ public static class Dampening
     /// batches: the mean over batches of (∇ mean-CE)² — or, label-free, of |∇ mean ‖f(x)‖²|. CPU tensors keyed by
     /// parameter name; the caller owns them. This is what to cache per model version for the whole training set.
     /// </summary>
+    /// <exception cref="TrainingDivergedException">The loss or, in every attempt, the gradients were NaN or infinite.</exception>
     public static Dictionary<string, Tensor> Importance(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices,
         int batchSize, bool labelFree, Action<int>? onBatch = null, CancellationToken cancellationToken = default)
     {
@@ -30,13 +31,14 @@ public static class Dampening
                 using var batchIndices = batch; // owned before anything can throw
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                FiniteGradients.Backward(model, trainable, generator: null, () =>
+                var loss = FiniteGradients.Backward(model, trainable, generator: null, () =>
                 {
                     var output = model.forward(data.Features.index_select(0, batch));
                     return labelFree
                         ? output.pow(HeldScalars.Two).flatten(1).sum(1).mean()
                         : Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
                 });
+                FiniteGradients.ThrowIfNonFinite(loss, "the importance pass");
                 using (torch.no_grad())
                 {
                     for (var i = 0; i < parameters.Length; i++)

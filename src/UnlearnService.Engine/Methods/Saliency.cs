@@ -19,6 +19,7 @@ internal static class Saliency
     /// training, when the recipe augments), in eval mode (BatchNorm uses running statistics). One tensor per trainable
     /// parameter, in parameter order.
     /// </summary>
+    /// <exception cref="TrainingDivergedException">The loss or, in every attempt, the gradients were NaN or infinite.</exception>
     public static Tensor[] Gradient(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> forget, int batchSize,
         Generator generator, Augmentation? augmentation, Action<int>? onBatch, CancellationToken cancellationToken)
     {
@@ -33,12 +34,13 @@ internal static class Saliency
                 using var batchIndices = batch; // owned before anything can throw
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                FiniteGradients.Backward(model, parameters, generator, () =>
+                var loss = FiniteGradients.Backward(model, parameters, generator, () =>
                 {
                     var x = data.Features.index_select(0, batch);
                     var output = model.forward(augmentation is null ? x : augmentation.Apply(x, generator));
                     return -Losses.Supervised(output, data.Targets.index_select(0, batch), data.Task);
                 });
+                FiniteGradients.ThrowIfNonFinite(loss, "the saliency pass over the forget set");
                 using (torch.no_grad())
                 {
                     for (var i = 0; i < parameters.Length; i++)
@@ -88,7 +90,8 @@ internal static class Saliency
         using var scope = torch.NewDisposeScope();
         var flat = torch.cat(gradients.Select(g => g.abs().flatten()).ToArray());
         var total = flat.numel();
-        var keep = (long)Math.Floor(ratio * total);
+        // In decimal: the double product can land just below an integer (0.57 × 100 = 56.999…) and lose an entry.
+        var keep = (long)decimal.Floor((decimal)ratio * total);
         var mask = torch.zeros_like(flat);
         if (keep > 0)
         {

@@ -44,6 +44,15 @@ public sealed record TuneOptions
 
     /// <summary>Candidates to try; null for the method's default grid (<see cref="Tuner.DefaultGrid"/>).</summary>
     public IReadOnlyList<UnlearningSettings>? Candidates { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first impossible value.</summary>
+    public void Validate()
+    {
+        if (!(HoldoutFraction > 0) || HoldoutFraction >= 1) throw new ArgumentException($"Hold-out fraction {HoldoutFraction} must be in (0, 1).");
+        if (MaxHoldout < 1) throw new ArgumentException($"At most {MaxHoldout} held-out samples: must be at least 1.");
+        if (!Enum.IsDefined(Objective)) throw new ArgumentException($"Objective {(int)Objective} is not one of {string.Join(", ", Enum.GetNames<TuneObjective>())}.");
+        if (Candidates is { Count: 0 or > 32 }) throw new ArgumentException($"Give between 1 and 32 candidates, not {Candidates.Count}.");
+    }
 }
 
 /// <summary>One tried setting and how it was judged.</summary>
@@ -145,8 +154,8 @@ public static class Tuner
         TuneOptions? options = null, IProgress<EngineProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         options ??= new TuneOptions();
+        options.Validate();
         var candidates = options.Candidates ?? DefaultGrid(method, baseline);
-        if (candidates.Count is 0 or > 32) throw new ArgumentException($"Give between 1 and 32 candidates, not {candidates.Count}.");
         if (partition.Kind != ForgetKind.Class && partition.Validation.Length == 0)
             throw new ArgumentException("Tuning sample or subject forgetting needs validation-split samples: non-members other than the test set.");
 

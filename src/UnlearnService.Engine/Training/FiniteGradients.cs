@@ -55,6 +55,17 @@ internal static class FiniteGradients
         }
     }
 
+    /// <summary>
+    /// For the passes that only accumulate gradients (saliency, importances): a non-finite loss there means the
+    /// model's outputs are NaN or overflow, and its gradients would silently poison the mask or the dampening.
+    /// </summary>
+    /// <exception cref="TrainingDivergedException"><paramref name="loss"/> is NaN or infinite.</exception>
+    public static void ThrowIfNonFinite(float loss, string pass)
+    {
+        if (!float.IsFinite(loss))
+            throw new TrainingDivergedException($"The loss of {pass} is {(float.IsNaN(loss) ? "NaN" : "infinite")}: the model's outputs are NaN or overflow on these samples.");
+    }
+
     /// <summary>Whether every gradient of <paramref name="parameters"/> is finite (a parameter without one counts as finite).</summary>
     public static bool AllFinite(IEnumerable<Parameter> parameters)
     {

@@ -28,6 +28,29 @@ public sealed class DatasetTests
         Assert.Contains("classification", regression.Message);
     }
 
+    [Theory]
+    [InlineData(new long[] { 0, 2 }, 2, "must lie in [0, 2); they span 0..2")]
+    [InlineData(new long[] { -1, 1 }, 2, "must lie in [0, 2); they span -1..1")]
+    [InlineData(new long[] { 0, 0 }, 0, "at least one class, not 0")]
+    public void Constructor_LabelsOutsideTheClasses_Throws(long[] labels, int classCount, string expected)
+    {
+        using var scope = torch.NewDisposeScope();
+        var error = Assert.Throws<ArgumentException>(() => new Dataset(torch.ones(labels.Length, 1), torch.tensor(labels), ["a", "b"],
+            [null, null], [Split.Train, Split.Train], TaskKind.Classification, classCount));
+
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void Constructor_RegressionWithClasses_Throws()
+    {
+        using var scope = torch.NewDisposeScope();
+        var error = Assert.Throws<ArgumentException>(() => new Dataset(torch.ones(1, 1), torch.ones(1), ["a"], [null], [Split.Train],
+            TaskKind.Regression, 3));
+
+        Assert.Contains("has no classes (class count 3, not 0)", error.Message);
+    }
+
     [Fact]
     public void Select_KeepsClassNames()
     {

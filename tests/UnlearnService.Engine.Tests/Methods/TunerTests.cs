@@ -260,6 +260,20 @@ public sealed class TunerTests
         Assert.Contains("validation", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(double.NaN, 2000, "Hold-out fraction NaN")]
+    [InlineData(1.0, 2000, "Hold-out fraction 1 must be in (0, 1)")]
+    [InlineData(0.1, 0, "At most 0 held-out samples")]
+    public void Tune_ImpossibleOptions_RefusedBeforeAnyWork(double holdoutFraction, int maxHoldout, string expected)
+    {
+        using var t = new Trained(new ForgetSpec { Class = 0 });
+        var options = new TuneOptions { HoldoutFraction = holdoutFraction, MaxHoldout = maxHoldout };
+
+        var error = Assert.Throws<ArgumentException>(() => Tuner.Tune(UnlearningMethod.FineTune, new UnlearningSettings(), t.Job, t.Partition, options));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Tune_RetainSetOfOneSample_RefusesWithAClearErrorForMethodsThatTrainOnIt()
     {

@@ -109,6 +109,22 @@ public sealed class UnlearnerTests
     }
 
     [Theory]
+    [InlineData(0.57, 57)] // 0.57 × 100 is 56.99999999999999 in double arithmetic
+    [InlineData(0.29, 29)]
+    [InlineData(0.5, 50)]
+    [InlineData(1.0, 100)]
+    [InlineData(0.009, 0)]
+    public void FromSaliency_RatioTimesEntries_KeepsExactlyTheFloor(double ratio, int expected)
+    {
+        using var saliency = torch.arange(100, ScalarType.Float32).reshape(10, 10);
+
+        var masks = Saliency.FromSaliency([saliency], ratio);
+
+        Assert.Equal(expected, (int)masks[0].sum().item<float>());
+        masks[0].Dispose();
+    }
+
+    [Theory]
     [InlineData(PassOrder.Sequential)]
     [InlineData(PassOrder.Shuffled)]
     public void Run_SameSeedTwice_SameWeights(PassOrder order)

@@ -154,6 +154,27 @@ public sealed class FiniteGradientsTests
         Assert.Equal(1, model.Calls);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SaliencyAndImportance_NonFiniteLoss_Diverged(bool overflow)
+    {
+        // NaN outputs (a broken model), or outputs so large that LF-SSD's ‖f‖² overflows: the mask or the importances
+        // would be silently poisoned, so the pass stops instead.
+        using var dataset = SyntheticData.Images(train: 8, test: 4);
+        using var data = new DeviceData(dataset, torch.CPU);
+        var forget = dataset.IndicesOf(Split.Train);
+        using var model = new FaultyNet(_ => false);
+        using (torch.no_grad()) model.named_parameters().Single(p => p.name == "fc2.bias").parameter.fill_(overflow ? 1e30f : float.NaN);
+        using var generator = new Generator(2, torch.CPU);
+
+        var importance = Assert.Throws<TrainingDivergedException>(() => Dampening.Importance(model, data, forget, 4, labelFree: overflow));
+        Assert.Contains($"the importance pass is {(overflow ? "infinite" : "NaN")}", importance.Message);
+        if (overflow) return; // cross-entropy stays finite for finite logits, however large
+        var saliency = Assert.Throws<TrainingDivergedException>(() => Saliency.Gradient(model, data, forget, 4, generator, null, null, CancellationToken.None));
+        Assert.Contains("the saliency pass over the forget set is NaN", saliency.Message);
+    }
+
     [Fact]
     public void SaliencyAndImportance_FaultyGradientsOnABatch_SameResult()
     {
