@@ -119,7 +119,7 @@ public static class BenchmarkRunner
         var start = ModelState.Snapshot(model);
         try
         {
-            var before = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
+            var before = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test, cancellationToken);
             var diverged = new List<DivergedRun>();
             MethodResult RunOne(UnlearningMethod method, string variant, UnlearningSettings settings, UnlearningMetrics? retrain, TuneResult? tuning)
             {
@@ -135,7 +135,7 @@ public static class BenchmarkRunner
                     seconds.Add(outcome.Seconds);
                 }
                 while (seconds.Count < runs);
-                var metrics = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test);
+                var metrics = UnlearningMetrics.Measure(model, data, partition.Forget, partition.Retain, partition.Test, cancellationToken);
                 var verdict = Verdict.Judge(before, metrics, partition.Kind, data.Dataset.ClassCount, options.Thresholds);
                 log?.Invoke($"{scenario.Name}: {method.ShortName()} ({variant}) UA {metrics.UnlearningAccuracy:F2} RA {metrics.RetainAccuracy:F2} TA {metrics.TestAccuracy:F2} MIA {metrics.Mia.Efficacy:F2} RTE {Median(seconds):F1}s{(runs > 1 ? $" ({DescribeTimes(seconds)})" : "")}");
                 return new MethodResult(method, variant, outcome.Settings, metrics, Median(seconds), retrain is null ? null : metrics.AverageGap(retrain),

@@ -34,9 +34,10 @@ public sealed class Predictions
     /// <summary>Mean loss (the MSE for regression); NaN for an empty set.</summary>
     public double MeanLoss => Loss.Length == 0 ? double.NaN : Loss.Average(l => (double)l);
 
-    /// <summary>Runs <paramref name="model"/> over <paramref name="indices"/> in eval mode under no_grad.</summary>
+    /// <summary>Runs <paramref name="model"/> over <paramref name="indices"/> in eval mode under no_grad, cancellable between batches.</summary>
     /// <exception cref="TrainingDivergedException">The model's outputs are NaN or infinite.</exception>
-    public static Predictions Of(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize = 1024)
+    public static Predictions Of(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices, int batchSize = 1024,
+        CancellationToken cancellationToken = default)
     {
         var classification = data.Task == TaskKind.Classification;
         var correct = new List<bool>(classification ? indices.Count : 0);
@@ -50,6 +51,7 @@ public sealed class Predictions
             foreach (var batch in Batches.Over(indices, batchSize, data.Device, generator: null))
             {
                 using var batchIndices = batch;
+                cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
                 var output = model.forward(data.Features.index_select(0, batch));
                 // Finite weights can still overflow to infinite outputs (a run that was diverging when it stopped).

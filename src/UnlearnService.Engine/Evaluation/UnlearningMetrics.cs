@@ -49,14 +49,15 @@ public sealed record UnlearningMetrics
 
     /// <summary>
     /// Evaluates <paramref name="model"/> on the three sets. The MIA feature is the probability of the true label
-    /// (classification) or the per-sample loss (regression).
+    /// (classification) or the per-sample loss (regression). Cancellable between batches; the attack's fit (about a
+    /// second at its largest) runs to its end.
     /// </summary>
     public static UnlearningMetrics Measure(nn.Module<Tensor, Tensor> model, DeviceData data,
-        IReadOnlyList<long> forget, IReadOnlyList<long> retain, IReadOnlyList<long> test)
+        IReadOnlyList<long> forget, IReadOnlyList<long> retain, IReadOnlyList<long> test, CancellationToken cancellationToken = default)
     {
-        var f = Predictions.Of(model, data, forget);
-        var r = Predictions.Of(model, data, retain);
-        var t = Predictions.Of(model, data, test);
+        var f = Predictions.Of(model, data, forget, cancellationToken: cancellationToken);
+        var r = Predictions.Of(model, data, retain, cancellationToken: cancellationToken);
+        var t = Predictions.Of(model, data, test, cancellationToken: cancellationToken);
         if (data.Task == TaskKind.Classification)
         {
             return new UnlearningMetrics

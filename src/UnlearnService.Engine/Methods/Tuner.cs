@@ -189,7 +189,7 @@ public static class Tuner
                 Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
                 TrainingSetImportance = job.TrainingSetImportance ?? computedImportance,
             };
-            var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
+            var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
             for (var i = 0; i < candidates.Count; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -203,7 +203,7 @@ public static class Tuner
                 try
                 {
                     outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
-                    after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference);
+                    after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
                 }
                 catch (TrainingDivergedException e)
                 {

@@ -172,7 +172,7 @@ internal sealed class RunExecutor(
         var partition = ForgetPartition.Resolve(workspace.Dataset, spec, forgotten);
         var forgetIds = partition.Forget.Select(i => workspace.Dataset.SampleIds[(int)i]).ToList();
         heartbeat.Report("evaluating the base version", 0.02);
-        var before = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test);
+        var before = UnlearningMetrics.Measure(workspace.Loaded.Model, workspace.Data, partition.Forget, partition.Retain, partition.Test, cancellationToken);
 
         var methods = run.RequestedMethod == "auto"
             ? new[] { UnlearningMethod.Ssd, UnlearningMethod.SalUn }
@@ -245,7 +245,7 @@ internal sealed class RunExecutor(
             outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
             if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
             progress.Report(new EngineProgress("evaluating", 1));
-            var after = UnlearningMetrics.Measure(job.Model, job.Data, partition.Forget, partition.Retain, partition.Test);
+            var after = UnlearningMetrics.Measure(job.Model, job.Data, partition.Forget, partition.Retain, partition.Test, cancellationToken);
             var verdict = Verdict.Judge(trial.Before, after, partition.Kind, trial.ClassCount, pipeline.Value.Thresholds);
             logger.LogInformation("Run {RunId}: {Method}{Tuned} verdict {Verdict}", trial.RunId, method.ShortName(), tuning is null ? "" : " (tuned)",
                 verdict.Passed ? "pass" : "fail");
