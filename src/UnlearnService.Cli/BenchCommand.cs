@@ -110,7 +110,7 @@ internal static class BenchCommand
                 progress.Done();
             }
             var performance = Performance(original, data, train, trained);
-            foreach (var t in importance.Values) t.Dispose();
+            importance.Dispose();
             clock.Stop();
 
             var machine = Machine();
@@ -168,7 +168,7 @@ internal static class BenchCommand
                 ModelState.Restore(original.Model, start);
                 var job = new UnlearningJob { Model = original.Model, Spec = original.Spec, Data = data, Forget = forget, Retain = retainSet, Recipe = original.Recipe };
                 var outcome = Unlearner.Run(i % 2 == 0 ? UnlearningMethod.SalUn : UnlearningMethod.Ssd, new UnlearningSettings { Epochs = 1, Seed = i }, job);
-                if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+                outcome.ComputedTrainingSetImportance?.Dispose();
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 rss.Add(Process.GetCurrentProcess().WorkingSet64);

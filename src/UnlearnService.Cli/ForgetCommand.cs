@@ -106,7 +106,7 @@ internal static class ForgetCommand
         var runProgress = new ConsoleProgress(method.ShortName());
         var outcome = Unlearner.Run(method, settings, job, runProgress);
         runProgress.Done();
-        if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+        outcome.ComputedTrainingSetImportance?.Dispose();
         var after = UnlearningMetrics.Measure(loaded.Model, deviceData, partition.Forget, partition.Retain, partition.Test);
         var verdict = Verdict.Judge(before, after, partition.Kind, dataset.ClassCount);
         loaded.Model.to(torch.CPU);

@@ -111,7 +111,7 @@ public static class BenchmarkRunner
     /// callback so the caller can cache it).
     /// </summary>
     public static ScenarioResult Run(LoadedModel original, DeviceData data, BenchmarkScenario scenario, BenchmarkOptions options,
-        IReadOnlyDictionary<string, Tensor> trainingImportance, Action<string>? log = null, IProgress<EngineProgress>? progress = null,
+        SsdImportance trainingImportance, Action<string>? log = null, IProgress<EngineProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var partition = ForgetPartition.Resolve(data.Dataset, scenario.Spec);
@@ -131,7 +131,7 @@ public static class BenchmarkRunner
                     ModelState.Restore(model, start);
                     var job = Job(original, data, partition, method == UnlearningMethod.Ssd ? trainingImportance : null);
                     outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
-                    if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+                    outcome.ComputedTrainingSetImportance?.Dispose();
                     seconds.Add(outcome.Seconds);
                 }
                 while (seconds.Count < runs);
@@ -227,7 +227,7 @@ public static class BenchmarkRunner
         : s.Alpha is not null ? $"α {s.Alpha:G3}, lr {s.LearningRate:G3}"
         : "";
 
-    static UnlearningJob Job(LoadedModel original, DeviceData data, ForgetPartition partition, IReadOnlyDictionary<string, Tensor>? importance) => new()
+    static UnlearningJob Job(LoadedModel original, DeviceData data, ForgetPartition partition, SsdImportance? importance) => new()
     {
         Model = original.Model, Spec = original.Spec, Data = data, Forget = partition.Forget, Retain = partition.Retain,
         Recipe = original.Recipe, TrainingSetImportance = importance,

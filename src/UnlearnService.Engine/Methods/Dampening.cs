@@ -11,10 +11,11 @@ public static class Dampening
     /// <summary>
     /// Importance of each trainable parameter entry over <paramref name="indices"/>, in eval mode, unshuffled
     /// batches: the mean over batches of (∇ mean-CE)² — or, label-free, of |∇ mean ‖f(x)‖²|. CPU tensors keyed by
-    /// parameter name; the caller owns them. This is what to cache per model version for the whole training set.
+    /// parameter name, with the batch size and kind; the caller owns them. This is what to cache per model version
+    /// for the whole training set.
     /// </summary>
     /// <exception cref="TrainingDivergedException">The loss or, in every attempt, the gradients were NaN or infinite.</exception>
-    public static Dictionary<string, Tensor> Importance(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices,
+    public static SsdImportance Importance(nn.Module<Tensor, Tensor> model, DeviceData data, IReadOnlyList<long> indices,
         int batchSize, bool labelFree, Action<int>? onBatch = null, CancellationToken cancellationToken = default)
     {
         if (indices.Count == 0) throw new ArgumentException("Importance needs at least one sample.", nameof(indices));
@@ -71,7 +72,7 @@ public static class Dampening
             using var scope = torch.NewDisposeScope(); // frees the quotient when it lives on a GPU
             result[parameters[i].name] = sum.div(batchCount).cpu().DetachFromDisposeScope();
         }
-        return result;
+        return new SsdImportance(result, batchSize, labelFree);
     }
 
     /// <summary>
@@ -106,36 +107,37 @@ public static class Dampening
         return selected;
     }
 
-    internal static IReadOnlyDictionary<string, Tensor>? Run(UnlearningJob job, UnlearningSettings s, bool labelFree,
+    internal static SsdImportance? Run(UnlearningJob job, UnlearningSettings s, bool labelFree,
         Dictionary<string, double> details, IProgress<EngineProgress>? progress, CancellationToken cancellationToken)
     {
         var batch = s.BatchSize!.Value;
-        var cached = job.TrainingSetImportance;
+        // A cached I_D of another batch size or kind is on another scale than this run's I_Df: computed anew instead.
+        var cached = job.TrainingSetImportance is { } given && given.ComputedLike(batch, labelFree) ? given : null;
         var training = job.Forget.Concat(job.Retain).Order().ToList();
         var tracker = new ProgressTracker(progress, job.Forget.Count + (cached is null ? training.Count : 0));
-        Dictionary<string, Tensor>? computed = null;
+        SsdImportance? computed = null;
         if (cached is null)
         {
             computed = Importance(job.Model, job.Data, training, batch, labelFree, n => tracker.Advance("importance: training set", n), cancellationToken);
             cached = computed;
         }
-        Dictionary<string, Tensor>? forget = null;
+        SsdImportance? forget = null;
         try
         {
             forget = Importance(job.Model, job.Data, job.Forget, batch, labelFree, n => tracker.Advance("importance: forget set", n), cancellationToken);
-            details["dampened_entries"] = Dampen(job.Model, forget, cached, s.Alpha!.Value, s.Lambda!.Value);
+            details["dampened_entries"] = Dampen(job.Model, forget.Tensors, cached.Tensors, s.Alpha!.Value, s.Lambda!.Value);
             details["total_entries"] = job.Model.parameters().Where(p => p.requires_grad).Sum(p => (double)p.numel());
             details["importance_cached"] = computed is null ? 1 : 0;
         }
         catch
         {
             // Cancelled or failed after I_D was computed here: nobody else will own it.
-            if (computed is not null) foreach (var t in computed.Values) t.Dispose();
+            computed?.Dispose();
             throw;
         }
         finally
         {
-            if (forget is not null) foreach (var t in forget.Values) t.Dispose();
+            forget?.Dispose();
         }
         return computed;
     }

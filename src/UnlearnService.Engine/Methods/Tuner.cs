@@ -168,9 +168,12 @@ public static class Tuner
         var start = ModelState.Snapshot(job.Model);
         var results = new List<TuneCandidate>();
         var diverged = new List<DivergedCandidate>();
-        IReadOnlyDictionary<string, Tensor>? computedImportance = null;
+        SsdImportance? computedImportance = null;
         // Progress in samples passed: SSD's I_D pass over D, when it runs here, outweighs every candidate's pass over Df.
-        var computesImportance = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree && job.TrainingSetImportance is null;
+        // The first candidate's batch size stands for all (the grid varies α only); a candidate that differs computes its own.
+        var ssd = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree;
+        var importanceBatch = ssd ? candidates[0].Resolve(method).BatchSize!.Value : 0;
+        var computesImportance = ssd && job.TrainingSetImportance?.ComputedLike(importanceBatch, method == UnlearningMethod.SsdLabelFree) != true;
         var importanceWork = computesImportance ? (double)job.Forget.Count + job.Retain.Count : 0;
         var candidateWork = computesImportance ? job.Forget.Count : 1.0;
         var tracker = new ProgressTracker(progress, importanceWork + candidates.Count * candidateWork);
@@ -181,13 +184,13 @@ public static class Tuner
                 // I_D is over all of D (ALGORITHMS.md), H included, and does not depend on α: once, for every candidate.
                 tracker.Report("importance: training set");
                 computedImportance = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
-                    candidates[0].Resolve(method).BatchSize!.Value, method == UnlearningMethod.SsdLabelFree,
+                    importanceBatch, method == UnlearningMethod.SsdLabelFree,
                     n => tracker.Advance("importance: training set", n), cancellationToken);
             }
             var tuningJob = new UnlearningJob
             {
                 Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-                TrainingSetImportance = job.TrainingSetImportance ?? computedImportance,
+                TrainingSetImportance = computedImportance ?? job.TrainingSetImportance,
             };
             var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
             for (var i = 0; i < candidates.Count; i++)
@@ -222,8 +225,7 @@ public static class Tuner
         {
             ModelState.Restore(job.Model, start);
             foreach (var t in start.Values) t.Dispose();
-            if (computedImportance is not null)
-                foreach (var t in computedImportance.Values) t.Dispose();
+            computedImportance?.Dispose();
         }
 
         if (results.Count == 0)

@@ -34,9 +34,10 @@ public sealed class UnlearningJob
 
     /// <summary>
     /// SSD's importance over the whole training set D for this model version, when cached; computed (and
-    /// returned in the outcome for caching) otherwise. Keys are parameter names.
+    /// returned in the outcome for caching) otherwise, and also when it was computed with another batch size or
+    /// kind than the run's. The caller keeps ownership.
     /// </summary>
-    public IReadOnlyDictionary<string, Tensor>? TrainingSetImportance { get; init; }
+    public SsdImportance? TrainingSetImportance { get; init; }
 }
 
 /// <summary>What a run did.</summary>
@@ -45,13 +46,13 @@ public sealed class UnlearningJob
 /// <param name="Seconds">RTE: wall-clock time of the unlearning step alone (no evaluation).</param>
 /// <param name="Details">Method-specific facts, e.g. salient_entries, dampened_entries, importance_cached; recomputed_steps
 /// when steps were recomputed after faulty gradients (engine README).</param>
-/// <param name="ComputedTrainingSetImportance">SSD: I_D when it was computed by this run (CPU tensors; caller owns them).</param>
+/// <param name="ComputedTrainingSetImportance">SSD: I_D when it was computed by this run (CPU tensors; the caller owns and disposes it).</param>
 public sealed record UnlearningOutcome(
     UnlearningMethod Method,
     UnlearningSettings Settings,
     double Seconds,
     IReadOnlyDictionary<string, double> Details,
-    IReadOnlyDictionary<string, Tensor>? ComputedTrainingSetImportance);
+    SsdImportance? ComputedTrainingSetImportance);
 
 /// <summary>Runs one unlearning method on a job, exactly as ALGORITHMS.md specifies.</summary>
 public static class Unlearner
@@ -69,7 +70,7 @@ public static class Unlearner
         job.Recipe?.Validate();
         var resolved = settings.Resolve(method, job.Recipe);
         var details = new Dictionary<string, double>();
-        IReadOnlyDictionary<string, Tensor>? computedImportance = null;
+        SsdImportance? computedImportance = null;
         var recomputedBefore = FiniteGradients.RecomputedOnThisThread;
         var clock = Stopwatch.StartNew();
         switch (method)
@@ -98,7 +99,7 @@ public static class Unlearner
         clock.Stop();
         if (ModelState.FirstNonFinite(job.Model) is { } broken)
         {
-            if (computedImportance is not null) foreach (var t in computedImportance.Values) t.Dispose();
+            computedImportance?.Dispose();
             throw new TrainingDivergedException($"{method.ShortName()} left NaN or infinite values in '{broken}': the run diverged.");
         }
         // A step recomputed after a kernel fault changes nothing in the result, but the evidence should say so.

@@ -30,7 +30,7 @@ public sealed class BenchmarkRunnerTests
         using var original = TrainedMlp(dataset, data);
         var train = dataset.IndicesOf(Split.Train);
         var weights = original.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
-        var importance = Dampening.Importance(original.Model, data, train, 64, labelFree: false);
+        using var importance = Dampening.Importance(original.Model, data, train, 64, labelFree: false);
         var scenario = new BenchmarkScenario("first 20", new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 20).Select(i => $"s{i}")] });
         var options = new BenchmarkOptions
         {
@@ -65,7 +65,6 @@ public sealed class BenchmarkRunnerTests
         Assert.Equal(result.Methods[0].Metrics.ForgetAccuracy, tenth.Metrics.ForgetAccuracy);
         foreach (var (name, value) in original.Model.state_dict())
             TensorAssert.BitIdentical(weights[name], value, name);
-        foreach (var t in importance.Values) t.Dispose();
     }
 
     [Fact]
@@ -94,7 +93,7 @@ public sealed class BenchmarkRunnerTests
             TuneOptions = new TuneOptions { Candidates = [new UnlearningSettings { LearningRate = 10, Epochs = 300 }] },
         };
 
-        var result = BenchmarkRunner.Run(original, data, scenario, options, new Dictionary<string, TorchSharp.torch.Tensor>());
+        var result = BenchmarkRunner.Run(original, data, scenario, options, new SsdImportance(new Dictionary<string, TorchSharp.torch.Tensor>(), 64, labelFree: false));
 
         Assert.Equal("default", Assert.Single(result.Methods).Variant);
         var diverged = Assert.Single(result.Diverged);

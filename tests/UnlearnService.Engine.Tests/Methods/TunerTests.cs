@@ -285,11 +285,16 @@ public sealed class TunerTests
         Assert.Contains("has 1 sample", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Tune_SsdWithValidationSplit_TriesTheAlphaGridAndComputesImportanceOnce()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(32)] // a cached I_D of another batch size is no use: computed once, as without one
+    [InlineData(64)] // SSD's own batch size: used, never computed
+    public void Tune_SsdWithValidationSplit_TriesTheAlphaGridAndComputesImportanceOnce(int? cachedBatch)
     {
         using var t = new Trained(new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] }, validation: 100);
-        var (model, partition, job) = (t.Model, t.Partition, t.Job);
+        var partition = t.Partition;
+        using var cached = cachedBatch is { } b ? Dampening.Importance(t.Model, t.Device, t.Dataset.IndicesOf(Split.Train), b, labelFree: false) : null;
+        var job = new UnlearningJob { Model = t.Model, Spec = t.Spec, Data = t.Device, Forget = partition.Forget, Retain = partition.Retain, TrainingSetImportance = cached };
         var reports = new List<EngineProgress>();
 
         var result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, partition, progress: new SyncProgress(reports.Add));
@@ -297,6 +302,11 @@ public sealed class TunerTests
         Assert.Equal([2.0, 5, 7, 10, 15, 20, 25, 35, 50], result.Candidates.Select(c => c.Settings.Alpha!.Value));
         Assert.Equal(100, result.ValidationCount);
         var phases = reports.Select(r => r.Phase).ToList();
+        if (cachedBatch == 64)
+        {
+            Assert.DoesNotContain(phases, p => p.Contains("training set", StringComparison.Ordinal));
+            return;
+        }
         Assert.Single(phases.Where(p => p.Contains("training set", StringComparison.Ordinal)).Select(p => p[..p.IndexOf(':', StringComparison.Ordinal)]).Distinct());
         // The pass over D moves the progress (it is most of the work) and the whole search advances monotonically to 1.
         var importance = reports.Where(r => r.Phase == "importance: training set").ToList();

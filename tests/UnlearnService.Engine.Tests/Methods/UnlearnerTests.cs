@@ -1,6 +1,7 @@
 using TorchSharp;
 using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Evaluation;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Models;
 using UnlearnService.Engine.Runtime;
@@ -36,7 +37,7 @@ public sealed class UnlearnerTests
         public long[] Forget { get; }
         public long[] Retain { get; }
 
-        public UnlearningJob Job(IReadOnlyDictionary<string, Tensor>? importance = null) => new()
+        public UnlearningJob Job(SsdImportance? importance = null) => new()
         {
             Model = Model, Spec = SpecUsed, Data = Data, Forget = Forget, Retain = Retain, Recipe = Recipe, TrainingSetImportance = importance,
         };
@@ -212,8 +213,8 @@ public sealed class UnlearnerTests
         const double alpha = 3, lambda = 0.8;
         double Expected(double theta, double iD, double iDf) => iDf > alpha * iD ? theta * Math.Min(lambda * iD / iDf, 1) : theta;
 
-        var importanceD = Dampening.Importance(model, data, [0, 1, 2, 3], 64, labelFree: false);
-        var importanceDf = Dampening.Importance(model, data, [0, 3], 64, labelFree: false);
+        var importanceD = Dampening.Importance(model, data, [0, 1, 2, 3], 64, labelFree: false).Tensors;
+        var importanceDf = Dampening.Importance(model, data, [0, 3], 64, labelFree: false).Tensors;
         var dampened = Dampening.Dampen(model, importanceDf, importanceD, alpha, lambda);
 
         var newW = TensorAssert.Values(model.state_dict()["fc1.weight"]);
@@ -267,6 +268,52 @@ public sealed class UnlearnerTests
         Assert.DoesNotContain(progress, p => p.Phase.Contains("training set", StringComparison.Ordinal));
         foreach (var (name, value) in uncached.Model.state_dict())
             TensorAssert.BitIdentical(value, cached.Model.state_dict()[name], name);
+        first.ComputedTrainingSetImportance!.Dispose();
+    }
+
+    [Theory]
+    [InlineData(32, false)] // another batch size: batch-mean gradients squared on another scale
+    [InlineData(64, true)]  // LF-SSD's importances for a Fisher run
+    public void Run_SsdWithImportanceComputedOtherwise_ComputesItsOwnAndEqualsUncached(int cachedBatch, bool cachedLabelFree)
+    {
+        using var uncached = new Fixture();
+        using var mismatched = new Fixture();
+        using var other = Dampening.Importance(mismatched.Model, mismatched.Data, mismatched.Forget.Concat(mismatched.Retain).Order().ToList(),
+            cachedBatch, cachedLabelFree);
+
+        var first = Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings(), uncached.Job());
+        var second = Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings(), mismatched.Job(other));
+
+        Assert.Equal(0, second.Details["importance_cached"]);
+        Assert.NotNull(second.ComputedTrainingSetImportance);
+        Assert.True(second.ComputedTrainingSetImportance!.ComputedLike(64, labelFree: false));
+        foreach (var (name, value) in uncached.Model.state_dict())
+            TensorAssert.BitIdentical(value, mismatched.Model.state_dict()[name], name);
+        first.ComputedTrainingSetImportance!.Dispose();
+        second.ComputedTrainingSetImportance.Dispose();
+    }
+
+    [Fact]
+    public void SsdImportance_WriteThenRead_SameTensorsBatchAndKind_AndUnlabelledFilesRefused()
+    {
+        using var f = new Fixture();
+        using var importance = Dampening.Importance(f.Model, f.Data, f.Forget, 16, labelFree: true);
+        using var stream = new MemoryStream();
+        importance.Write(stream);
+        stream.Position = 0;
+
+        using var read = SsdImportance.Read(stream);
+
+        Assert.True(read.ComputedLike(16, labelFree: true));
+        Assert.Equal(importance.Tensors.Keys.Order(), read.Tensors.Keys.Order());
+        foreach (var (name, value) in importance.Tensors)
+            TensorAssert.BitIdentical(value, read.Tensors[name], name);
+
+        using var bare = new MemoryStream();
+        SafeTensors.WriteStateDict(bare, importance.Tensors);
+        bare.Position = 0;
+        var error = Assert.Throws<SafeTensorsFormatException>(() => SsdImportance.Read(bare));
+        Assert.Contains("batch size", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -189,10 +189,10 @@ public sealed class FiniteGradientsTests
             return Saliency.Gradient(model, data, forget, 4, generator, Flips, null, CancellationToken.None);
         }
 
-        Dictionary<string, Tensor> Importance(Func<int, bool> faultsOn)
+        IReadOnlyDictionary<string, Tensor> Importance(Func<int, bool> faultsOn)
         {
             using var model = new FaultyNet(faultsOn);
-            return Dampening.Importance(model, data, forget, 4, labelFree: false);
+            return Dampening.Importance(model, data, forget, 4, labelFree: false).Tensors;
         }
 
         var cleanGradient = Gradient(_ => false);

@@ -69,7 +69,7 @@ public sealed class EndToEndTests
         Assert.Equal(outcome.GetProperty("outputSha256").GetString(), weights.Headers.ETag!.Tag.Trim('"'));
 
         // The forgotten samples' features are gone from the service's storage; the audit trail saw it all.
-        var after = await PollAsync(async () => await client.GetFromJsonAsync<JsonElement>($"/v1/datasets/{datasetId}"),
+        var after = await ApiCalls.PollAsync(async () => await client.GetFromJsonAsync<JsonElement>($"/v1/datasets/{datasetId}"),
             d => d.GetProperty("forgottenCount").GetInt32() == 40);
         Assert.Equal(40, after.GetProperty("forgottenCount").GetInt32());
         // Both subjects are gone from the data, so the request keeps only their salted hashes.
@@ -95,7 +95,7 @@ public sealed class EndToEndTests
     /// </summary>
     static async Task AssertCertifiedAsync(RunningService service, HttpClient client, string location, Guid modelId, JsonElement outcome, bool runCli)
     {
-        var request = await PollAsync(async () => await client.GetFromJsonAsync<JsonElement>(location),
+        var request = await ApiCalls.PollAsync(async () => await client.GetFromJsonAsync<JsonElement>(location),
             r => r.GetProperty("models")[0].GetProperty("certificate").ValueKind == JsonValueKind.String);
         var requestId = request.GetProperty("id").GetString()!;
         var link = request.GetProperty("models")[0].GetProperty("certificate").GetString();
@@ -192,19 +192,6 @@ public sealed class EndToEndTests
         Assert.True(audit.GetProperty("valid").GetBoolean(), audit.ToString());
         Assert.True(audit.GetProperty("checkpointsVerified").GetInt32() >= 1, audit.ToString());
         Assert.True(audit.GetProperty("events").GetInt64() > certificate.AuditCheckpoint.TreeSize, audit.ToString());
-    }
-
-    static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> get, Func<JsonElement, bool> done)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        JsonElement last;
-        do
-        {
-            last = await get();
-            if (done(last)) return last;
-            await Task.Delay(500);
-        } while (DateTime.UtcNow < deadline);
-        return last;
     }
 }
 

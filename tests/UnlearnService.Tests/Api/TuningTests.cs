@@ -21,6 +21,10 @@ public sealed class TuningTests
             .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         var modelId = (await (await ApiCalls.RegisterModelAsync(client, datasetId, FashionMnist.TrainedModel(300, 100))).EnsureSuccessStatusCode()
             .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+        // Registering the model queued SSD's importance over D for its version: the request then costs a pass over Df.
+        var cached = await ApiCalls.PollAsync(async () => await client.GetFromJsonAsync<JsonElement>($"/v1/models/{modelId}/versions"),
+            l => l.GetProperty("versions")[0].GetProperty("importanceCached").GetBoolean());
+        Assert.True(cached.GetProperty("versions")[0].GetProperty("importanceCached").GetBoolean(), cached.ToString());
 
         var accepted = await client.PostAsJsonAsync("/v1/deletion-requests", new { @class = 0, modelIds = new[] { modelId }, method = "ssd" });
         Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
@@ -35,6 +39,7 @@ public sealed class TuningTests
         var defaults = attempts[0];
         Assert.Equal("ssd", defaults.GetProperty("method").GetString());
         Assert.Equal(10, defaults.GetProperty("settings").GetProperty("alpha").GetDouble());
+        Assert.Equal(1, defaults.GetProperty("details").GetProperty("importance_cached").GetDouble());
         Assert.False(defaults.GetProperty("verdict").GetProperty("passed").GetBoolean(), defaults.ToString());
         Assert.Equal(JsonValueKind.Null, defaults.GetProperty("tuning").ValueKind);
         Assert.Equal(JsonValueKind.Null, defaults.GetProperty("notTuned").ValueKind);

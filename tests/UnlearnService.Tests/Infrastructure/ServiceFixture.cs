@@ -133,4 +133,18 @@ public static class ApiCalls
         }
         throw new TimeoutException($"Request at {location} did not finish: {last}");
     }
+
+    /// <summary>Gets until <paramref name="done"/> holds or a minute has passed; returns the last answer either way.</summary>
+    public static async Task<JsonElement> PollAsync(Func<Task<JsonElement>> get, Func<JsonElement, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        JsonElement last;
+        do
+        {
+            last = await get();
+            if (done(last)) return last;
+            await Task.Delay(500);
+        } while (DateTime.UtcNow < deadline);
+        return last;
+    }
 }

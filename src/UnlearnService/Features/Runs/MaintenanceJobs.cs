@@ -44,16 +44,11 @@ internal sealed class ImportanceJob(UnlearnDbContext db, BlobStore blobs, IOptio
             var training = Enumerable.Range(0, workspace.Dataset.Count)
                 .Where(i => workspace.Dataset.Splits[i] == Split.Train && !forgotten.Contains(workspace.Dataset.SampleIds[i]))
                 .Select(i => (long)i).ToList();
-            var importance = Dampening.Importance(workspace.Loaded.Model, workspace.Data, training, 64, labelFree: false, cancellationToken: cancellationToken);
-            try
-            {
-                return await blobs.WriteAsync(version.TenantId, "importance", $"{versionId:N}.safetensors",
-                    stream => { SafeTensors.WriteStateDict(stream, importance); return Task.CompletedTask; }, cancellationToken);
-            }
-            finally
-            {
-                foreach (var t in importance.Values) t.Dispose();
-            }
+            // SSD's default batch: a run with another batch size or LF-SSD computes its own I_D instead.
+            var batchSize = new UnlearningSettings().Resolve(UnlearningMethod.Ssd).BatchSize!.Value;
+            using var importance = Dampening.Importance(workspace.Loaded.Model, workspace.Data, training, batchSize, labelFree: false, cancellationToken: cancellationToken);
+            return await blobs.WriteAsync(version.TenantId, "importance", $"{versionId:N}.safetensors",
+                stream => { importance.Write(stream); return Task.CompletedTask; }, cancellationToken);
         }, cancellationToken);
         await db.ModelVersions.Where(v => v.Id == versionId).ExecuteUpdateAsync(s => s.SetProperty(v => v.ImportanceBlobPath, stored.Path), cancellationToken);
         logger.LogInformation("SSD importance of version {VersionId} cached", versionId);

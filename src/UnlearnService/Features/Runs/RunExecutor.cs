@@ -188,7 +188,7 @@ internal sealed class RunExecutor(
                 var job = new UnlearningJob
                 {
                     Model = workspace.Loaded.Model, Spec = workspace.Loaded.Spec, Data = workspace.Data, Forget = partition.Forget,
-                    Retain = partition.Retain, Recipe = workspace.Recipe, TrainingSetImportance = cached?.Tensors.ToDictionary(t => t.Name, t => t.Tensor),
+                    Retain = partition.Retain, Recipe = workspace.Recipe, TrainingSetImportance = cached,
                 };
                 var trial = new Trial(run.Id, run.Seed, job, partition, before, start, workspace.Dataset.ClassCount);
                 // Each method's share of the progress: its defaults, then (after a failure) the search and the chosen setting.
@@ -243,7 +243,7 @@ internal sealed class RunExecutor(
         try
         {
             outcome = Unlearner.Run(method, settings, job, progress, cancellationToken);
-            if (outcome.ComputedTrainingSetImportance is { } computed) foreach (var t in computed.Values) t.Dispose();
+            outcome.ComputedTrainingSetImportance?.Dispose();
             progress.Report(new EngineProgress("evaluating", 1));
             var after = UnlearningMetrics.Measure(job.Model, job.Data, partition.Forget, partition.Retain, partition.Test, cancellationToken);
             var verdict = Verdict.Judge(trial.Before, after, partition.Kind, trial.ClassCount, pipeline.Value.Thresholds);
@@ -300,11 +300,21 @@ internal sealed class RunExecutor(
     static IProgress<EngineProgress> Progress(RunHeartbeat heartbeat, UnlearningMethod method, double offset, double share, string prefix = "") =>
         new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {prefix}{p.Phase}", offset + share * p.Fraction));
 
-    SafeTensorsFile? LoadImportance(ModelVersion version)
+    /// <summary>The version's cached I_D; null when there is none or it cannot be used (the run then computes its own).</summary>
+    SsdImportance? LoadImportance(ModelVersion version)
     {
         if (version.ImportanceBlobPath is null) return null;
         using var stream = blobs.OpenRead(version.ImportanceBlobPath);
-        return SafeTensors.Read(stream);
+        try
+        {
+            return SsdImportance.Read(stream);
+        }
+        catch (SafeTensorsFormatException e)
+        {
+            // E.g. cached before importances recorded their batch size and kind: slower, never wrong.
+            logger.LogWarning("Cached SSD importance of version {VersionId} not used: {Reason}", version.Id, e.Message);
+            return null;
+        }
     }
 
     /// <summary>The union of the run's requests' targets (the planner batches one kind per run).</summary>
