@@ -206,6 +206,7 @@ public static class Tuner
                 try
                 {
                     outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
+                    outcome.ComputedTrainingSetImportance?.Dispose(); // a candidate whose batch size differs computed its own
                     after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
                 }
                 catch (TrainingDivergedException e)

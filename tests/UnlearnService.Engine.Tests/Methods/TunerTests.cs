@@ -316,6 +316,23 @@ public sealed class TunerTests
         Assert.Equal(1, reports[^1].Fraction, 9);
         Assert.All(result.Candidates, c => Assert.Contains(c.Verdict.Criteria, x => x.Name == "membership"));
     }
+
+    [Fact]
+    public void Tune_SsdCandidateWithAnotherBatchSize_FreesTheImportanceItComputedForItself()
+    {
+        using var t = new Trained(new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] }, validation: 100);
+        // I_D is computed once at the first candidate's batch size; the second candidate's differs, so its run computes
+        // its own I_D, which the search must free.
+        var options = new TuneOptions { Candidates = [new UnlearningSettings { Alpha = 10 }, new UnlearningSettings { Alpha = 10, BatchSize = 32 }] };
+        var live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        TuneResult result;
+        using (torch.NewDisposeScope())
+            result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), t.Job, t.Partition, options);
+
+        Assert.Equal([64, 32], result.Candidates.Select(c => c.Settings.BatchSize!.Value));
+        Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
 }
 
 public sealed class ForgetPartitionTests

@@ -423,12 +423,13 @@ public sealed class UnlearnerTests
     public void Run_WeightsNonFiniteAtTheEnd_ThrowsDivergedNamingTheTensor()
     {
         using var f = new Fixture();
-        // An infinite weight that SSD does not dampen is still infinite when the run ends.
-        using (torch.no_grad()) f.Model.state_dict()["fc1.weight"][0, 0] = float.PositiveInfinity;
+        // A bias of −∞ silences its ReLU unit: outputs, loss and gradients stay finite (the importance passes do not
+        // object), the entry's importance is 0 so SSD does not dampen it, and it is still infinite when the run ends.
+        using (torch.no_grad()) f.Model.state_dict()["fc1.bias"][0] = float.NegativeInfinity;
 
         var error = Assert.Throws<TrainingDivergedException>(() => Unlearner.Run(UnlearningMethod.Ssd, new UnlearningSettings(), f.Job()));
 
-        Assert.Contains("ssd left NaN or infinite values in 'fc1.weight'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ssd left NaN or infinite values in 'fc1.bias'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
