@@ -9,12 +9,15 @@ namespace UnlearnService.Engine.Tests.Evaluation;
 
 public sealed class PredictionsTests
 {
+    static nn.Module<Tensor, Tensor> SmallMlp() =>
+        ModelZoo.Create(new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 16, Depth = 1 }, seed: 1);
+
     [Fact]
     public void Of_FiniteWeightsThatOverflow_ThrowsDivergedInsteadOfNaNFeatures()
     {
         using var dataset = SyntheticData.Blobs();
         using var data = new DeviceData(dataset, torch.CPU);
-        using var model = ModelZoo.Create(new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 16, Depth = 1 }, seed: 1);
+        using var model = SmallMlp();
         using (torch.no_grad())
             foreach (var p in model.parameters()) p.fill_(1e30f); // every weight finite, every output past float's range
 
@@ -40,7 +43,7 @@ public sealed class PredictionsTests
     {
         using var dataset = SyntheticData.Blobs();
         using var data = new DeviceData(dataset, torch.CPU);
-        using var inner = ModelZoo.Create(new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 16, Depth = 1 }, seed: 1);
+        using var inner = SmallMlp();
         var train = dataset.IndicesOf(Split.Train);
         var test = dataset.IndicesOf(Split.Test);
 
@@ -62,7 +65,7 @@ public sealed class PredictionsTests
     {
         using var dataset = SyntheticData.Blobs();
         using var data = new DeviceData(dataset, torch.CPU);
-        using var model = ModelZoo.Create(new ModelSpec { Architecture = Architecture.Mlp, InputShape = [8], Outputs = 3, Width = 16, Depth = 1 }, seed: 1);
+        using var model = SmallMlp();
         var train = dataset.IndicesOf(Split.Train);
         Trainer.Train(model, data, train, new TrainingOptions { Epochs = 10, BatchSize = 32 });
 
