@@ -106,9 +106,8 @@ public sealed record ScenarioResult(string Name, ForgetKind Kind, UnlearningMetr
 public static class BenchmarkRunner
 {
     /// <summary>
-    /// Runs one scenario. <paramref name="trainingImportance"/> is SSD's cached I_D for the original model (the
-    /// same for every scenario of that model version; computed on first use when null and returned through the
-    /// callback so the caller can cache it).
+    /// Runs one scenario. <paramref name="trainingImportance"/> is SSD's cached I_D for the original model, computed
+    /// once by the caller at SSD's default batch size: the same for every scenario of that model version.
     /// </summary>
     public static ScenarioResult Run(LoadedModel original, DeviceData data, BenchmarkScenario scenario, BenchmarkOptions options,
         SsdImportance trainingImportance, Action<string>? log = null, IProgress<EngineProgress>? progress = null,

@@ -19,6 +19,7 @@ public static class Dampening
         int batchSize, bool labelFree, Action<int>? onBatch = null, CancellationToken cancellationToken = default)
     {
         if (indices.Count == 0) throw new ArgumentException("Importance needs at least one sample.", nameof(indices));
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Must be positive.");
         var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).ToArray();
         var trainable = parameters.Select(p => p.parameter).ToArray();
         var sums = parameters.Select(p => torch.zeros_like(p.parameter).DetachFromDisposeScope()).ToArray();

@@ -87,6 +87,7 @@ internal static class Saliency
     /// <summary>The global top-⌊r·N⌋ mask of |G|, split back into parameter shapes (float 0/1 on G's device).</summary>
     public static Tensor[] FromSaliency(IReadOnlyList<Tensor> gradients, double ratio)
     {
+        if (!(ratio > 0 && ratio <= 1)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "The mask ratio must be in (0, 1].");
         using var scope = torch.NewDisposeScope();
         var flat = torch.cat(gradients.Select(g => g.abs().flatten()).ToArray());
         var total = flat.numel();

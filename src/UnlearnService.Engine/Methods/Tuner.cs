@@ -165,15 +165,16 @@ public static class Tuner
             ? options with { MaxHoldout = Math.Min(options.MaxHoldout, partition.Validation.Length / 2) }
             : options, TrainsOnRetain(method));
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
+        // Progress in samples passed: SSD's I_D pass over D, when it runs here, outweighs every candidate's pass over Df.
+        // The first candidate's batch size stands for all (the grid varies α only); a candidate that differs computes its own.
+        var ssd = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree;
+        var labelFree = method == UnlearningMethod.SsdLabelFree;
+        var importanceBatch = ssd ? candidates[0].Resolve(method, job.Recipe).BatchSize!.Value : 0;
+        var computesImportance = ssd && job.TrainingSetImportance?.ComputedLike(importanceBatch, labelFree) != true;
         var start = ModelState.Snapshot(job.Model);
         var results = new List<TuneCandidate>();
         var diverged = new List<DivergedCandidate>();
         SsdImportance? computedImportance = null;
-        // Progress in samples passed: SSD's I_D pass over D, when it runs here, outweighs every candidate's pass over Df.
-        // The first candidate's batch size stands for all (the grid varies α only); a candidate that differs computes its own.
-        var ssd = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree;
-        var importanceBatch = ssd ? candidates[0].Resolve(method).BatchSize!.Value : 0;
-        var computesImportance = ssd && job.TrainingSetImportance?.ComputedLike(importanceBatch, method == UnlearningMethod.SsdLabelFree) != true;
         var importanceWork = computesImportance ? (double)job.Forget.Count + job.Retain.Count : 0;
         var candidateWork = computesImportance ? job.Forget.Count : 1.0;
         var tracker = new ProgressTracker(progress, importanceWork + candidates.Count * candidateWork);
@@ -184,13 +185,16 @@ public static class Tuner
                 // I_D is over all of D (ALGORITHMS.md), H included, and does not depend on α: once, for every candidate.
                 tracker.Report("importance: training set");
                 computedImportance = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
-                    importanceBatch, method == UnlearningMethod.SsdLabelFree,
-                    n => tracker.Advance("importance: training set", n), cancellationToken);
+                    importanceBatch, labelFree, n => tracker.Advance("importance: training set", n), cancellationToken);
             }
-            var tuningJob = new UnlearningJob
+            // Each candidate gets the I_D, computed here or given, that matches its batch size (none: its run computes one).
+            UnlearningJob TuningJob(UnlearningSettings candidate) => new()
             {
                 Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-                TrainingSetImportance = computedImportance ?? job.TrainingSetImportance,
+                TrainingSetImportance = ssd
+                    ? new[] { computedImportance, job.TrainingSetImportance }
+                        .FirstOrDefault(i => i is not null && i.ComputedLike(candidate.Resolve(method, job.Recipe).BatchSize!.Value, labelFree))
+                    : null,
             };
             var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
             for (var i = 0; i < candidates.Count; i++)
@@ -205,7 +209,7 @@ public static class Tuner
                 UnlearningMetrics after;
                 try
                 {
-                    outcome = Unlearner.Run(method, candidates[i], tuningJob, candidateProgress, cancellationToken);
+                    outcome = Unlearner.Run(method, candidates[i], TuningJob(candidates[i]), candidateProgress, cancellationToken);
                     outcome.ComputedTrainingSetImportance?.Dispose(); // a candidate whose batch size differs computed its own
                     after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
                 }

@@ -63,7 +63,7 @@ internal static class FiniteGradients
     public static void ThrowIfNonFinite(float loss, string pass)
     {
         if (!float.IsFinite(loss))
-            throw new TrainingDivergedException($"The loss of {pass} is {(float.IsNaN(loss) ? "NaN" : "infinite")}: the model's outputs are NaN or overflow on these samples.");
+            throw new TrainingDivergedException($"The loss of {pass} is {(float.IsNaN(loss) ? "NaN" : "infinite")}: the model's outputs are NaN, or its outputs or the targets overflow the loss, on these samples.");
     }
 
     /// <summary>Whether every gradient of <paramref name="parameters"/> is finite (a parameter without one counts as finite).</summary>

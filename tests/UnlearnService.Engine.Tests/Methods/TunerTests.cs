@@ -317,20 +317,29 @@ public sealed class TunerTests
         Assert.All(result.Candidates, c => Assert.Contains(c.Verdict.Criteria, x => x.Name == "membership"));
     }
 
-    [Fact]
-    public void Tune_SsdCandidateWithAnotherBatchSize_FreesTheImportanceItComputedForItself()
+    [Theory]
+    [InlineData(null, 64, 32, "candidate 2/2: importance: training set")] // the second computes its own, which the search must free
+    [InlineData(64, 32, 64, null)] // the search computes I_D for the first; the second uses the given cache
+    [InlineData(32, 32, 64, "candidate 2/2: importance: training set")] // the cache serves the first; the second computes its own
+    public void Tune_SsdCandidatesOfTwoBatchSizes_EachUsesAMatchingImportanceAndNothingLeaks(int? cachedBatch, int firstBatch, int secondBatch,
+        string? candidatePass)
     {
         using var t = new Trained(new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] }, validation: 100);
-        // I_D is computed once at the first candidate's batch size; the second candidate's differs, so its run computes
-        // its own I_D, which the search must free.
-        var options = new TuneOptions { Candidates = [new UnlearningSettings { Alpha = 10 }, new UnlearningSettings { Alpha = 10, BatchSize = 32 }] };
+        using var cached = cachedBatch is { } b ? Dampening.Importance(t.Model, t.Device, t.Dataset.IndicesOf(Split.Train), b, labelFree: false) : null;
+        var job = new UnlearningJob { Model = t.Model, Spec = t.Spec, Data = t.Device, Forget = t.Partition.Forget, Retain = t.Partition.Retain, TrainingSetImportance = cached };
+        var options = new TuneOptions { Candidates = [new UnlearningSettings { Alpha = 10, BatchSize = firstBatch }, new UnlearningSettings { Alpha = 10, BatchSize = secondBatch }] };
+        var phases = new List<string>();
         var live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
         TuneResult result;
         using (torch.NewDisposeScope())
-            result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), t.Job, t.Partition, options);
+            result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, t.Partition, options, new SyncProgress(p => phases.Add(p.Phase)));
 
-        Assert.Equal([64, 32], result.Candidates.Select(c => c.Settings.BatchSize!.Value));
+        Assert.Equal([firstBatch, secondBatch], result.Candidates.Select(c => c.Settings.BatchSize!.Value));
+        // I_D passes over D: the search's own (when the cache does not fit the first candidate), then any candidate's.
+        var passes = phases.Where(p => p.EndsWith("importance: training set", StringComparison.Ordinal)).Distinct().ToList();
+        string?[] expected = cachedBatch == firstBatch ? [candidatePass] : ["importance: training set", candidatePass];
+        Assert.Equal(expected.OfType<string>(), passes);
         Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 }

@@ -126,6 +126,20 @@ public sealed class UnlearnerTests
     }
 
     [Theory]
+    [InlineData(0.0)]
+    [InlineData(-0.5)]
+    [InlineData(1.01)]
+    [InlineData(double.NaN)]
+    public void FromSaliency_RatioOutsideZeroToOne_Refused(double ratio)
+    {
+        using var saliency = torch.arange(100, ScalarType.Float32);
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Saliency.FromSaliency([saliency], ratio));
+
+        Assert.Contains("(0, 1]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(PassOrder.Sequential)]
     [InlineData(PassOrder.Shuffled)]
     public void Run_SameSeedTwice_SameWeights(PassOrder order)
@@ -213,16 +227,16 @@ public sealed class UnlearnerTests
         const double alpha = 3, lambda = 0.8;
         double Expected(double theta, double iD, double iDf) => iDf > alpha * iD ? theta * Math.Min(lambda * iD / iDf, 1) : theta;
 
-        var importanceD = Dampening.Importance(model, data, [0, 1, 2, 3], 64, labelFree: false).Tensors;
-        var importanceDf = Dampening.Importance(model, data, [0, 3], 64, labelFree: false).Tensors;
-        var dampened = Dampening.Dampen(model, importanceDf, importanceD, alpha, lambda);
+        using var importanceD = Dampening.Importance(model, data, [0, 1, 2, 3], 64, labelFree: false);
+        using var importanceDf = Dampening.Importance(model, data, [0, 3], 64, labelFree: false);
+        var dampened = Dampening.Dampen(model, importanceDf.Tensors, importanceD.Tensors, alpha, lambda);
 
         var newW = TensorAssert.Values(model.state_dict()["fc1.weight"]);
         var newB = TensorAssert.Values(model.state_dict()["fc1.bias"]);
         var expectedCount = 0;
         for (var k = 0; k < 2; k++)
         {
-            Assert.Equal(allB[k] * allB[k], TensorAssert.Values(importanceD["fc1.bias"])[k], 5);
+            Assert.Equal(allB[k] * allB[k], TensorAssert.Values(importanceD.Tensors["fc1.bias"])[k], 5);
             Assert.Equal(Expected(b[k], allB[k] * allB[k], forgetB[k] * forgetB[k]), newB[k], 5);
             expectedCount += forgetB[k] * forgetB[k] > alpha * allB[k] * allB[k] ? 1 : 0;
             for (var j = 0; j < 2; j++)

@@ -189,20 +189,20 @@ public sealed class FiniteGradientsTests
             return Saliency.Gradient(model, data, forget, 4, generator, Flips, null, CancellationToken.None);
         }
 
-        IReadOnlyDictionary<string, Tensor> Importance(Func<int, bool> faultsOn)
+        SsdImportance Importance(Func<int, bool> faultsOn)
         {
             using var model = new FaultyNet(faultsOn);
-            return Dampening.Importance(model, data, forget, 4, labelFree: false).Tensors;
+            return Dampening.Importance(model, data, forget, 4, labelFree: false);
         }
 
         var cleanGradient = Gradient(_ => false);
         var faultyGradient = Gradient(call => call == 2);
         for (var i = 0; i < cleanGradient.Length; i++)
             TensorAssert.BitIdentical(cleanGradient[i], faultyGradient[i], $"saliency gradient {i}");
-        var cleanImportance = Importance(_ => false);
-        var faultyImportance = Importance(call => call == 4);
-        foreach (var (name, value) in cleanImportance)
-            TensorAssert.BitIdentical(value, faultyImportance[name], $"importance of {name}");
-        Assert.True(double.IsFinite(faultyImportance["fault"].sum().item<float>()));
+        using var cleanImportance = Importance(_ => false);
+        using var faultyImportance = Importance(call => call == 4);
+        foreach (var (name, value) in cleanImportance.Tensors)
+            TensorAssert.BitIdentical(value, faultyImportance.Tensors[name], $"importance of {name}");
+        Assert.True(double.IsFinite(faultyImportance.Tensors["fault"].sum().item<float>()));
     }
 }

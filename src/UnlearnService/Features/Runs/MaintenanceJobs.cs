@@ -36,7 +36,8 @@ internal sealed class ImportanceJob(UnlearnDbContext db, BlobStore blobs, IOptio
         // On the worker's own device, like a run (one device per worker process).
         var device = JobsSetup.DeviceOfServer(context?.ServerId ?? "") ?? workers.Value.Devices.FirstOrDefault() ?? "auto";
         var version = await db.ModelVersions.AsNoTracking().SingleOrDefaultAsync(v => v.Id == versionId, cancellationToken);
-        if (version is null || version.ImportanceBlobPath is not null) return;
+        // Runs start from the current version only: a superseded version's I_D would never be read.
+        if (version is null || version.ImportanceBlobPath is not null || version.Status != VersionStatus.Current) return;
         var forgotten = await RunWorkspace.ForgottenInLineageAsync(db, version.ModelId, cancellationToken);
         var stored = await Task.Run(async () =>
         {

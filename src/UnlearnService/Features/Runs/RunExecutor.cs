@@ -184,7 +184,7 @@ internal sealed class RunExecutor(
             for (var i = 0; i < methods.Length; i++)
             {
                 var method = methods[i];
-                using var cached = method == UnlearningMethod.Ssd ? LoadImportance(workspace.Version) : null;
+                using var cached = method == UnlearningMethod.Ssd ? LoadImportance(db, workspace.Version) : null;
                 var job = new UnlearningJob
                 {
                     Model = workspace.Loaded.Model, Spec = workspace.Loaded.Spec, Data = workspace.Data, Forget = partition.Forget,
@@ -300,19 +300,25 @@ internal sealed class RunExecutor(
     static IProgress<EngineProgress> Progress(RunHeartbeat heartbeat, UnlearningMethod method, double offset, double share, string prefix = "") =>
         new SyncProgress(p => heartbeat.Report($"{method.ShortName()}: {prefix}{p.Phase}", offset + share * p.Fraction));
 
-    /// <summary>The version's cached I_D; null when there is none or it cannot be used (the run then computes its own).</summary>
-    SsdImportance? LoadImportance(ModelVersion version)
+    /// <summary>
+    /// The version's cached I_D; null when there is none or it cannot be used. The run then computes its own, and an
+    /// unusable cache is dropped and queued for recomputation so that only this run pays for it.
+    /// </summary>
+    SsdImportance? LoadImportance(UnlearnDbContext db, ModelVersion version)
     {
-        if (version.ImportanceBlobPath is null) return null;
-        using var stream = blobs.OpenRead(version.ImportanceBlobPath);
+        if (version.ImportanceBlobPath is not { } path) return null;
         try
         {
+            using var stream = blobs.OpenRead(path);
             return SsdImportance.Read(stream);
         }
         catch (SafeTensorsFormatException e)
         {
-            // E.g. cached before importances recorded their batch size and kind: slower, never wrong.
-            logger.LogWarning("Cached SSD importance of version {VersionId} not used: {Reason}", version.Id, e.Message);
+            // E.g. cached before importances recorded their batch size and kind: slower once, never wrong.
+            logger.LogWarning("Cached SSD importance of version {VersionId} not used and queued for recomputation: {Reason}", version.Id, e.Message);
+            db.ModelVersions.Where(v => v.Id == version.Id && v.ImportanceBlobPath == path).ExecuteUpdate(s => s.SetProperty(v => v.ImportanceBlobPath, (string?)null));
+            var versionId = version.Id;
+            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(versionId, null, CancellationToken.None));
             return null;
         }
     }
