@@ -7,11 +7,13 @@ using UnlearnService.Tests.Infrastructure;
 
 namespace UnlearnService.Tests.Api;
 
-/// <summary>SSD's cached importance over D: one that does not say how it was computed is not used, and is rebuilt.</summary>
+/// <summary>SSD's cached importance over D: one that does not say how it was computed, or is gone, is not used, and is rebuilt.</summary>
 public sealed class ImportanceCacheTests
 {
-    [Fact]
-    public async Task SsdRun_CachedImportanceWithoutItsBatchSize_ComputesItsOwnAndTheCacheIsRebuilt()
+    [Theory]
+    [InlineData(false)] // written before importances recorded their batch size and kind
+    [InlineData(true)] // lost from storage
+    public async Task SsdRun_CacheUnusable_ComputesItsOwnAndTheCacheIsRebuilt(bool missing)
     {
         // A limit no run can meet and no tuning: the SSD run fails its verdict and version 1 stays current, so its
         // dropped cache is worth rebuilding.
@@ -38,6 +40,7 @@ public sealed class ImportanceCacheTests
             SafeTensors.WriteStateDict(blob, labelled.Tensors);
         }
         Assert.Throws<SafeTensorsFormatException>(() => Read(blob));
+        if (missing) File.Delete(blob);
 
         var accepted = await client.PostAsJsonAsync("/v1/deletion-requests", new { @class = 0, modelIds = new[] { modelId }, method = "ssd" });
         Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);

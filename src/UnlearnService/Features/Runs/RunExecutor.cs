@@ -312,9 +312,9 @@ internal sealed class RunExecutor(
             using var stream = blobs.OpenRead(path);
             return SsdImportance.Read(stream);
         }
-        catch (SafeTensorsFormatException e)
+        catch (Exception e) when (e is SafeTensorsFormatException or FileNotFoundException or DirectoryNotFoundException)
         {
-            // E.g. cached before importances recorded their batch size and kind: slower once, never wrong.
+            // Cached before importances recorded their batch size and kind, or lost from storage: slower once, never wrong.
             logger.LogWarning("Cached SSD importance of version {VersionId} not used and queued for recomputation: {Reason}", version.Id, e.Message);
             db.ModelVersions.Where(v => v.Id == version.Id && v.ImportanceBlobPath == path).ExecuteUpdate(s => s.SetProperty(v => v.ImportanceBlobPath, (string?)null));
             var versionId = version.Id;
