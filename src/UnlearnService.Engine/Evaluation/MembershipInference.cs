@@ -27,7 +27,7 @@ public sealed record MiaOptions
     public double? Gamma { get; init; }
 }
 
-/// <summary>Result of <see cref="MembershipInference.Evaluate(ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, MiaOptions?)"/>.</summary>
+/// <summary>Result of <see cref="MembershipInference.Evaluate(ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, MiaOptions?, CancellationToken)"/>.</summary>
 public sealed record MiaReport
 {
     /// <summary>MIA-efficacy: 100 × the fraction of the forget set predicted non-member.</summary>
@@ -104,8 +104,10 @@ public static class MembershipInference
     /// <param name="test">Features of the test set T, in the dataset's order.</param>
     /// <param name="forget">Features of the forget set Df.</param>
     /// <param name="options">Settings; null for the specification's.</param>
+    /// <param name="cancellationToken">Honoured during the attack's fit.</param>
     /// <exception cref="ArgumentException">A set is empty, a length is not a multiple of the dimension, or a feature is not finite.</exception>
-    public static MiaReport Evaluate(ReadOnlySpan<double> retain, ReadOnlySpan<double> test, ReadOnlySpan<double> forget, MiaOptions? options = null)
+    public static MiaReport Evaluate(ReadOnlySpan<double> retain, ReadOnlySpan<double> test, ReadOnlySpan<double> forget, MiaOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
         options ??= new MiaOptions();
         var d = options.FeatureDimension;
@@ -121,7 +123,7 @@ public static class MembershipInference
         var isMember = new bool[2 * n];
         isMember.AsSpan(0, n).Fill(true);
 
-        var svm = RbfSvm.Fit(shadow, isMember, d, new RbfSvmOptions { C = options.C, Gamma = options.Gamma });
+        var svm = RbfSvm.Fit(shadow, isMember, d, new RbfSvmOptions { C = options.C, Gamma = options.Gamma }, cancellationToken);
 
         // One batch for shadow, forget and test samples: in one dimension equal values are computed once, and
         // the first n test samples are shadow samples already.
@@ -170,15 +172,17 @@ public static class MembershipInference
     }
 
     /// <summary>
-    /// <see cref="Evaluate(ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, MiaOptions?)"/> for
+    /// <see cref="Evaluate(ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, MiaOptions?, CancellationToken)"/> for
     /// float features (as a model produces them); they are widened to double exactly.
     /// </summary>
     /// <param name="retain">Features of the retain set Dr, in the dataset's order.</param>
     /// <param name="test">Features of the test set T, in the dataset's order.</param>
     /// <param name="forget">Features of the forget set Df.</param>
     /// <param name="options">Settings; null for the specification's.</param>
-    public static MiaReport Evaluate(ReadOnlySpan<float> retain, ReadOnlySpan<float> test, ReadOnlySpan<float> forget, MiaOptions? options = null)
-        => Evaluate(Widen(retain), Widen(test), Widen(forget), options);
+    /// <param name="cancellationToken">Honoured during the attack's fit.</param>
+    public static MiaReport Evaluate(ReadOnlySpan<float> retain, ReadOnlySpan<float> test, ReadOnlySpan<float> forget, MiaOptions? options = null,
+        CancellationToken cancellationToken = default)
+        => Evaluate(Widen(retain), Widen(test), Widen(forget), options, cancellationToken);
 
     private static double[] Widen(ReadOnlySpan<float> values)
     {

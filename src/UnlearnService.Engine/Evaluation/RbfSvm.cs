@@ -99,7 +99,8 @@ internal sealed class RbfSvm
     /// Trains on <paramref name="features"/> (row-major, <paramref name="dimension"/> values per sample) with
     /// labels <paramref name="isClassOne"/> (true = class 1). Both classes must occur; features must be finite.
     /// </summary>
-    public static RbfSvm Fit(ReadOnlySpan<double> features, ReadOnlySpan<bool> isClassOne, int dimension = 1, RbfSvmOptions? options = null)
+    public static RbfSvm Fit(ReadOnlySpan<double> features, ReadOnlySpan<bool> isClassOne, int dimension = 1, RbfSvmOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
         options ??= new RbfSvmOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
@@ -141,7 +142,7 @@ internal sealed class RbfSvm
         var count = problem.Labels.Length;
         var matrix = new SvcKernelMatrix(problem.X, dimension, problem.Labels, gamma, options.CacheBytes);
         var maxIterations = options.MaxIterations ?? Math.Max(10_000_000L, 100L * count);
-        var solution = SmoSolver.Solve(matrix, problem.Labels, problem.UpperBounds, options.Epsilon, options.Shrinking, maxIterations);
+        var solution = SmoSolver.Solve(matrix, problem.Labels, problem.UpperBounds, options.Epsilon, options.Shrinking, maxIterations, cancellationToken);
 
         // Keep libsvm's support-vector order (class 0 first, input order): it fixes the summation order.
         var supportCount = 0;

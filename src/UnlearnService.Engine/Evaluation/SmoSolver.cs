@@ -64,16 +64,19 @@ internal sealed class SmoSolver
 
     /// <summary>
     /// Solves the C-SVC dual. Returns α_i·y_i in the given order, ρ (decision = Σ α_i y_i K(x_i, x) − ρ),
-    /// the iteration count and whether it stopped by ε rather than by <paramref name="maxIterations"/>.
+    /// the iteration count and whether it stopped by ε rather than by <paramref name="maxIterations"/>. Cancellable
+    /// every 1,000 iterations at most (where libsvm considers shrinking).
     /// </summary>
     public static SmoSolution Solve(
-        SvcKernelMatrix q, ReadOnlySpan<sbyte> y, ReadOnlySpan<double> upperBounds, double eps, bool shrinking, long maxIterations)
+        SvcKernelMatrix q, ReadOnlySpan<sbyte> y, ReadOnlySpan<double> upperBounds, double eps, bool shrinking, long maxIterations,
+        CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var solver = new SmoSolver(q, y, upperBounds, eps, shrinking);
-        return solver.Run(maxIterations);
+        return solver.Run(maxIterations, cancellationToken);
     }
 
-    private SmoSolution Run(long maxIterations)
+    private SmoSolution Run(long maxIterations, CancellationToken cancellationToken)
     {
         long iterations = 0;
         var converged = true;
@@ -91,6 +94,7 @@ internal sealed class SmoSolver
             if (--counter == 0)
             {
                 counter = Math.Min(_count, 1000);
+                cancellationToken.ThrowIfCancellationRequested();
                 if (_shrinking)
                 {
                     Shrink();

@@ -49,8 +49,7 @@ public sealed record UnlearningMetrics
 
     /// <summary>
     /// Evaluates <paramref name="model"/> on the three sets. The MIA feature is the probability of the true label
-    /// (classification) or the per-sample loss (regression). Cancellable between batches; the attack's fit (about a
-    /// second at its largest) runs to its end.
+    /// (classification) or the per-sample loss (regression). Cancellable between batches and during the attack's fit.
     /// </summary>
     public static UnlearningMetrics Measure(nn.Module<Tensor, Tensor> model, DeviceData data,
         IReadOnlyList<long> forget, IReadOnlyList<long> retain, IReadOnlyList<long> test, CancellationToken cancellationToken = default)
@@ -64,14 +63,14 @@ public sealed record UnlearningMetrics
             {
                 ForgetCount = f.Count, RetainCount = r.Count, TestCount = t.Count,
                 ForgetAccuracy = f.AccuracyPercent, RetainAccuracy = r.AccuracyPercent, TestAccuracy = t.AccuracyPercent,
-                Mia = MembershipInference.Evaluate(r.TrueLabelProbability, t.TrueLabelProbability, f.TrueLabelProbability),
+                Mia = MembershipInference.Evaluate(r.TrueLabelProbability, t.TrueLabelProbability, f.TrueLabelProbability, cancellationToken: cancellationToken),
             };
         }
         return new UnlearningMetrics
         {
             ForgetCount = f.Count, RetainCount = r.Count, TestCount = t.Count,
             ForgetMse = f.MeanLoss, RetainMse = r.MeanLoss, TestMse = t.MeanLoss,
-            Mia = MembershipInference.Evaluate(r.Loss, t.Loss, f.Loss),
+            Mia = MembershipInference.Evaluate(r.Loss, t.Loss, f.Loss, cancellationToken: cancellationToken),
         };
     }
 

@@ -32,6 +32,23 @@ public sealed class MiaScaleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Evaluate_CancelledDuringTheFit_Throws()
+    {
+        var rng = new Random(20261203);
+        var retain = MiaSyntheticFeatures.TrainProbabilities(rng, 10_000);
+        var test = MiaSyntheticFeatures.TestProbabilities(rng, 10_000);
+        var forget = MiaSyntheticFeatures.TrainProbabilities(rng, 6_000);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        // A fit at this size runs thousands of SMO iterations (about a second): a cancellation arriving during it
+        // stops it at the next check (every 1,000 iterations at most).
+        using var soon = new CancellationTokenSource(TimeSpan.FromMilliseconds(20));
+
+        Assert.ThrowsAny<OperationCanceledException>(() => MembershipInference.Evaluate(retain, test, forget, cancellationToken: cancelled.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => MembershipInference.Evaluate(retain, test, forget, cancellationToken: soon.Token));
+    }
+
+    [Fact]
     public void FitPredict_20000ShadowAnd6000Targets_FinishesAndSeparatesClasses()
     {
         var rng = new Random(7);
