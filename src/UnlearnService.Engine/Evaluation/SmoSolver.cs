@@ -71,7 +71,6 @@ internal sealed class SmoSolver
         SvcKernelMatrix q, ReadOnlySpan<sbyte> y, ReadOnlySpan<double> upperBounds, double eps, bool shrinking, long maxIterations,
         CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
         var solver = new SmoSolver(q, y, upperBounds, eps, shrinking);
         return solver.Run(maxIterations, cancellationToken);
     }

@@ -166,7 +166,8 @@ public static class Tuner
             : options, TrainsOnRetain(method));
         var reference = partition.Validation.Length > 0 ? partition.Validation : holdout;
         // Progress in samples passed: SSD's I_D pass over D, when it runs here, outweighs every candidate's pass over Df.
-        // The first candidate's batch size stands for all (the grid varies α only); a candidate that differs computes its own.
+        // The first candidate's batch size stands for all (the grid varies α only); a candidate at another batch size
+        // computes its own, kept for any later candidate at that size.
         var ssd = method is UnlearningMethod.Ssd or UnlearningMethod.SsdLabelFree;
         var labelFree = method == UnlearningMethod.SsdLabelFree;
         var importanceBatch = ssd ? candidates[0].Resolve(method, job.Recipe).BatchSize!.Value : 0;
@@ -174,7 +175,7 @@ public static class Tuner
         var start = ModelState.Snapshot(job.Model);
         var results = new List<TuneCandidate>();
         var diverged = new List<DivergedCandidate>();
-        SsdImportance? computedImportance = null;
+        var computedImportance = new Dictionary<int, SsdImportance>(); // by batch size, freed at the end
         var importanceWork = computesImportance ? (double)job.Forget.Count + job.Retain.Count : 0;
         var candidateWork = computesImportance ? job.Forget.Count : 1.0;
         var tracker = new ProgressTracker(progress, importanceWork + candidates.Count * candidateWork);
@@ -184,18 +185,21 @@ public static class Tuner
             {
                 // I_D is over all of D (ALGORITHMS.md), H included, and does not depend on α: once, for every candidate.
                 tracker.Report("importance: training set");
-                computedImportance = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
+                computedImportance[importanceBatch] = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
                     importanceBatch, labelFree, n => tracker.Advance("importance: training set", n), cancellationToken);
             }
-            // Each candidate gets the I_D, computed here or given, that matches its batch size (none: its run computes one).
-            UnlearningJob TuningJob(UnlearningSettings candidate) => new()
+            // Each candidate gets the I_D, given or computed here, that matches its batch size (none: its run computes one).
+            UnlearningJob TuningJob(UnlearningSettings candidate)
             {
-                Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-                TrainingSetImportance = ssd
-                    ? new[] { computedImportance, job.TrainingSetImportance }
-                        .FirstOrDefault(i => i is not null && i.ComputedLike(candidate.Resolve(method, job.Recipe).BatchSize!.Value, labelFree))
-                    : null,
-            };
+                var batch = ssd ? candidate.Resolve(method, job.Recipe).BatchSize!.Value : 0;
+                return new()
+                {
+                    Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
+                    TrainingSetImportance = !ssd ? null
+                        : job.TrainingSetImportance?.ComputedLike(batch, labelFree) == true ? job.TrainingSetImportance
+                        : computedImportance.GetValueOrDefault(batch),
+                };
+            }
             var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
             for (var i = 0; i < candidates.Count; i++)
             {
@@ -210,7 +214,8 @@ public static class Tuner
                 try
                 {
                     outcome = Unlearner.Run(method, candidates[i], TuningJob(candidates[i]), candidateProgress, cancellationToken);
-                    outcome.ComputedTrainingSetImportance?.Dispose(); // a candidate whose batch size differs computed its own
+                    // Kept for later candidates at its batch size.
+                    if (outcome.ComputedTrainingSetImportance is { } own && !computedImportance.TryAdd(own.BatchSize, own)) own.Dispose();
                     after = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
                 }
                 catch (TrainingDivergedException e)
@@ -230,7 +235,7 @@ public static class Tuner
         {
             ModelState.Restore(job.Model, start);
             foreach (var t in start.Values) t.Dispose();
-            computedImportance?.Dispose();
+            foreach (var importance in computedImportance.Values) importance.Dispose();
         }
 
         if (results.Count == 0)

@@ -318,16 +318,15 @@ public sealed class TunerTests
     }
 
     [Theory]
-    [InlineData(null, 64, 32, "candidate 2/2: importance: training set")] // the second computes its own, which the search must free
-    [InlineData(64, 32, 64, null)] // the search computes I_D for the first; the second uses the given cache
-    [InlineData(32, 32, 64, "candidate 2/2: importance: training set")] // the cache serves the first; the second computes its own
-    public void Tune_SsdCandidatesOfTwoBatchSizes_EachUsesAMatchingImportanceAndNothingLeaks(int? cachedBatch, int firstBatch, int secondBatch,
-        string? candidatePass)
+    [InlineData(null, new[] { 64, 32, 32 }, new[] { "importance: training set", "candidate 2/3: importance: training set" })] // the second's is kept for the third
+    [InlineData(64, new[] { 32, 64 }, new[] { "importance: training set" })] // the search computes I_D for the first; the second uses the given cache
+    [InlineData(32, new[] { 32, 64 }, new[] { "candidate 2/2: importance: training set" })] // the cache serves the first; the second computes its own
+    public void Tune_SsdCandidatesOfTwoBatchSizes_EachUsesAMatchingImportanceAndNothingLeaks(int? cachedBatch, int[] batches, string[] passes)
     {
         using var t = new Trained(new ForgetSpec { SampleIds = [.. Enumerable.Range(0, 30).Select(i => $"s{i}")] }, validation: 100);
         using var cached = cachedBatch is { } b ? Dampening.Importance(t.Model, t.Device, t.Dataset.IndicesOf(Split.Train), b, labelFree: false) : null;
         var job = new UnlearningJob { Model = t.Model, Spec = t.Spec, Data = t.Device, Forget = t.Partition.Forget, Retain = t.Partition.Retain, TrainingSetImportance = cached };
-        var options = new TuneOptions { Candidates = [new UnlearningSettings { Alpha = 10, BatchSize = firstBatch }, new UnlearningSettings { Alpha = 10, BatchSize = secondBatch }] };
+        var options = new TuneOptions { Candidates = [.. batches.Select(batch => new UnlearningSettings { Alpha = 10, BatchSize = batch })] };
         var phases = new List<string>();
         var live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
@@ -335,11 +334,9 @@ public sealed class TunerTests
         using (torch.NewDisposeScope())
             result = Tuner.Tune(UnlearningMethod.Ssd, new UnlearningSettings(), job, t.Partition, options, new SyncProgress(p => phases.Add(p.Phase)));
 
-        Assert.Equal([firstBatch, secondBatch], result.Candidates.Select(c => c.Settings.BatchSize!.Value));
-        // I_D passes over D: the search's own (when the cache does not fit the first candidate), then any candidate's.
-        var passes = phases.Where(p => p.EndsWith("importance: training set", StringComparison.Ordinal)).Distinct().ToList();
-        string?[] expected = cachedBatch == firstBatch ? [candidatePass] : ["importance: training set", candidatePass];
-        Assert.Equal(expected.OfType<string>(), passes);
+        Assert.Equal(batches, result.Candidates.Select(c => c.Settings.BatchSize!.Value));
+        // Passes over D for I_D: the search's own (when the cache does not fit the first candidate), then any candidate's.
+        Assert.Equal(passes, phases.Where(p => p.EndsWith("importance: training set", StringComparison.Ordinal)).Distinct());
         Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 }

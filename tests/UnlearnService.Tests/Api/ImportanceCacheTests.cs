@@ -15,8 +15,8 @@ public sealed class ImportanceCacheTests
     [InlineData(true)] // lost from storage
     public async Task SsdRun_CacheUnusable_ComputesItsOwnAndTheCacheIsRebuilt(bool missing)
     {
-        // A limit no run can meet and no tuning: the SSD run fails its verdict and version 1 stays current, so its
-        // dropped cache is worth rebuilding.
+        // No utility loss allowed and no tuning: SSD's defaults cost this model retain accuracy (TuningTests: 6 points
+        // at α = 10), so the run fails its verdict and version 1 stays current, and its dropped cache is worth rebuilding.
         await using var service = await RunningService.StartAsync(postgres: false, new Dictionary<string, string>
         {
             ["Pipeline:MaxUtilityDropPoints"] = "0",
@@ -28,7 +28,8 @@ public sealed class ImportanceCacheTests
         var modelId = (await (await ApiCalls.RegisterModelAsync(client, datasetId, FashionMnist.TrainedModel(300, 100))).EnsureSuccessStatusCode()
             .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         var versionsUrl = $"/v1/models/{modelId}/versions";
-        await ApiCalls.PollAsync(async () => await client.GetFromJsonAsync<JsonElement>(versionsUrl), CacheOfVersionOne);
+        var registered = await ApiCalls.PollAsync(async () => await client.GetFromJsonAsync<JsonElement>(versionsUrl), CacheOfVersionOne);
+        Assert.True(CacheOfVersionOne(registered), registered.ToString());
 
         // What a cache written before importances recorded their batch size and kind looks like: the same tensors, no metadata.
         var blob = Directory.GetFiles(service.Process.DataDirectory, "*.safetensors", SearchOption.AllDirectories)

@@ -316,9 +316,23 @@ internal sealed class RunExecutor(
         {
             // Cached before importances recorded their batch size and kind, or lost from storage: slower once, never wrong.
             logger.LogWarning("Cached SSD importance of version {VersionId} not used and queued for recomputation: {Reason}", version.Id, e.Message);
-            db.ModelVersions.Where(v => v.Id == version.Id && v.ImportanceBlobPath == path).ExecuteUpdate(s => s.SetProperty(v => v.ImportanceBlobPath, (string?)null));
-            var versionId = version.Id;
-            jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(versionId, null, CancellationToken.None));
+            try
+            {
+                db.ModelVersions.Where(v => v.Id == version.Id && v.ImportanceBlobPath == path).ExecuteUpdate(s => s.SetProperty(v => v.ImportanceBlobPath, (string?)null));
+                var versionId = version.Id;
+                jobs.Enqueue<ImportanceJob>(j => j.ComputeAsync(versionId, null, CancellationToken.None));
+            }
+            catch (Exception queueing)
+            {
+                // The cache is an optimisation: this run goes on without it, and the next one tries again.
+                logger.LogWarning(queueing, "Recomputation of version {VersionId}'s SSD importance could not be queued", version.Id);
+            }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Storage trouble that may pass: this run goes without the cache, which stays for the next.
+            logger.LogWarning("Cached SSD importance of version {VersionId} could not be read: {Reason}", version.Id, e.Message);
             return null;
         }
     }
