@@ -188,18 +188,14 @@ public static class Tuner
                 computedImportance[importanceBatch] = Dampening.Importance(job.Model, job.Data, job.Forget.Concat(job.Retain).Order().ToList(),
                     importanceBatch, labelFree, n => tracker.Advance("importance: training set", n), cancellationToken);
             }
-            // Each candidate gets the I_D, given or computed here, that matches its batch size (none: its run computes one).
-            UnlearningJob TuningJob(UnlearningSettings candidate)
+            // An I_D computed here at the candidate's batch size, else the given one: the run itself uses it only when it
+            // matches its batch size and kind, and computes its own otherwise.
+            UnlearningJob TuningJob(UnlearningSettings candidate) => new()
             {
-                var batch = ssd ? candidate.Resolve(method, job.Recipe).BatchSize!.Value : 0;
-                return new()
-                {
-                    Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
-                    TrainingSetImportance = !ssd ? null
-                        : job.TrainingSetImportance?.ComputedLike(batch, labelFree) == true ? job.TrainingSetImportance
-                        : computedImportance.GetValueOrDefault(batch),
-                };
-            }
+                Model = job.Model, Spec = job.Spec, Data = job.Data, Forget = job.Forget, Retain = retain, Recipe = job.Recipe,
+                TrainingSetImportance = computedImportance.GetValueOrDefault(candidate.Resolve(method, job.Recipe).BatchSize!.Value)
+                    ?? job.TrainingSetImportance,
+            };
             var before = UnlearningMetrics.Measure(job.Model, job.Data, job.Forget, holdout, reference, cancellationToken);
             for (var i = 0; i < candidates.Count; i++)
             {

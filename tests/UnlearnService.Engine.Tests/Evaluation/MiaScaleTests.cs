@@ -8,13 +8,18 @@ namespace UnlearnService.Engine.Tests.Evaluation;
 /// <summary>The MIA at the size it runs at in production; prints timings instead of asserting them.</summary>
 public sealed class MiaScaleTests(ITestOutputHelper output)
 {
+    /// <summary>Production-sized MIA inputs: 10,000 retain and 10,000 test features (the shadow sets), 6,000 forget.</summary>
+    static (float[] Retain, float[] Test, float[] Forget) ProductionSized(int seed)
+    {
+        var rng = new Random(seed);
+        return (MiaSyntheticFeatures.TrainProbabilities(rng, 10_000), MiaSyntheticFeatures.TestProbabilities(rng, 10_000),
+            MiaSyntheticFeatures.TrainProbabilities(rng, 6_000));
+    }
+
     [Fact]
     public void Evaluate_20000ShadowAnd6000Targets_FinishesWithSaneReport()
     {
-        var rng = new Random(20261124);
-        var retain = MiaSyntheticFeatures.TrainProbabilities(rng, 10_000);
-        var test = MiaSyntheticFeatures.TestProbabilities(rng, 10_000);
-        var forget = MiaSyntheticFeatures.TrainProbabilities(rng, 6_000);
+        var (retain, test, forget) = ProductionSized(20261124);
 
         var watch = Stopwatch.StartNew();
         var report = MembershipInference.Evaluate(retain, test, forget);
@@ -34,10 +39,7 @@ public sealed class MiaScaleTests(ITestOutputHelper output)
     [Fact]
     public void Evaluate_CancelledDuringTheFit_Throws()
     {
-        var rng = new Random(20261203);
-        var retain = MiaSyntheticFeatures.TrainProbabilities(rng, 10_000);
-        var test = MiaSyntheticFeatures.TestProbabilities(rng, 10_000);
-        var forget = MiaSyntheticFeatures.TrainProbabilities(rng, 6_000);
+        var (retain, test, forget) = ProductionSized(20261203);
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
 
