@@ -133,6 +133,9 @@ internal static class ForgetCommand
     {
         using var stream = File.OpenRead(path);
         if (!path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase)) return ModelFile.Load(stream);
+        // libtorch aborts the process on some malformed archives: a child process tries it first.
+        TorchScriptCheck.EnsureSafeAsync(HostCommand.Of(typeof(ForgetCommand).Assembly), path, dataset.SampleShape, TimeSpan.FromMinutes(10))
+            .GetAwaiter().GetResult();
         return ModelArchive.Load(stream, new ModelSpec
         {
             Architecture = Architecture.TorchScript, InputShape = dataset.SampleShape, Task = dataset.Task,

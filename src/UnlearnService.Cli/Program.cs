@@ -1,6 +1,9 @@
 using System.CommandLine;
 using UnlearnService.Cli;
 
+// The child process that proves a TorchScript archive cannot abort this one (TorchScriptCheck).
+if (args is [UnlearnService.Engine.Models.TorchScriptCheck.Command, .. var check]) return UnlearnService.Engine.Models.TorchScriptCheck.RunChild(check);
+
 var root = new RootCommand("unlearn: machine unlearning from the command line (SalUn, SSD and baselines).")
 {
     InfoCommand.Create(),

@@ -28,20 +28,33 @@ public sealed class TorchScriptModel : nn.Module<Tensor, Tensor>
     /// <exception cref="ModelFormatException">The stream is not a loadable TorchScript archive.</exception>
     public static TorchScriptModel Load(Stream archive)
     {
-        Runtime.TorchRuntime.Initialize();
         var path = Path.GetTempFileName();
         try
         {
             using (var file = File.Create(path)) archive.CopyTo(file);
+            return Load(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>
+    /// Loads a TorchScript archive from a file. libtorch aborts the process on some malformed archives: check one from an
+    /// untrusted source with <see cref="TorchScriptCheck"/> first.
+    /// </summary>
+    /// <exception cref="ModelFormatException">The file is not a loadable TorchScript archive.</exception>
+    public static TorchScriptModel Load(string path)
+    {
+        Runtime.TorchRuntime.Initialize();
+        try
+        {
             return new TorchScriptModel(torch.jit.load<Tensor, Tensor>(path));
         }
         catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or InvalidOperationException or ArgumentException)
         {
             throw new ModelFormatException($"Not a loadable TorchScript archive: {FirstLine(e.Message)}", e);
-        }
-        finally
-        {
-            File.Delete(path);
         }
     }
 

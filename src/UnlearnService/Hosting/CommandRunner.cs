@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using UnlearnService.Data;
+using UnlearnService.Engine.Models;
 
 namespace UnlearnService.Hosting;
 
@@ -10,6 +11,8 @@ internal static class CommandRunner
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // The child process that proves an uploaded TorchScript archive cannot abort the service (TorchScriptCheck).
+        if (args is [TorchScriptCheck.Command, .. var check]) return TorchScriptCheck.RunChild(check);
         WebApplication? app = null;
         try
         {

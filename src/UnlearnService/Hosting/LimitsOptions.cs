@@ -19,6 +19,10 @@ internal sealed class LimitsOptions
 
     [Range(1, 1_000_000, ErrorMessage = "Limits:MaxIdsPerRequest must be between 1 and 1000000.")]
     public int MaxIdsPerRequest { get; set; } = 100_000;
+
+    /// <summary>How long an uploaded TorchScript archive may take to load and run once in its child process (TorchScriptCheck).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Limits:TorchScriptCheckTimeout must be between 1 s and 1 h.")]
+    public TimeSpan TorchScriptCheckTimeout { get; set; } = TimeSpan.FromMinutes(2);
 }
 
 /// <summary>Section "Pipeline": how requests become runs.</summary>

@@ -256,4 +256,38 @@ public sealed class TorchScriptEndToEndTests
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         Assert.Contains("fails on a sample", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Register_TorchScriptThatAbortsLibtorch_Answers422AndTheServiceStaysUp()
+    {
+        await using var service = await RunningService.StartAsync(postgres: false);
+        using var client = service.Admin();
+        using var csv = new MultipartFormDataContent
+        {
+            { new StringContent("tabular"), "name" },
+            { new StringContent("csv"), "format" },
+            { new ByteArrayContent(Encoding.UTF8.GetBytes("a,b,label\n1,2,0\n3,4,1\n5,6,0\n")), "file", "d.csv" },
+        };
+        var dataset = await (await client.PostAsync("/v1/datasets", csv)).EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+        // Without its BatchNorm class's code, libtorch's importer throws an error TorchSharp does not catch: in-process,
+        // loading this archive aborts the process.
+        var archive = TorchScriptFixtures.Without(await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "fashion_cnn_torchscript.pt")),
+            "code/__torch__/torch/nn/modules/batchnorm.py");
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("crashes libtorch"), "name" },
+            { new StringContent(dataset.GetProperty("id").GetString()!), "dataset_id" },
+            { new StringContent("torchscript"), "format" },
+            { new ByteArrayContent(archive), "weights", "model.pt" },
+        };
+
+        var response = await client.PostAsync("/v1/models", form);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Contains("libtorch aborted on it (Unknown type name '__torch__.torch.nn.modules.batchnorm.BatchNorm2d'", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
+        var models = await client.GetFromJsonAsync<JsonElement>("/v1/models");
+        Assert.DoesNotContain("crashes libtorch", models.ToString(), StringComparison.Ordinal);
+    }
 }

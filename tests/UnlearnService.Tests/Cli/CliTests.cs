@@ -82,4 +82,23 @@ public sealed class CliTests
         Assert.Contains("image batches", output, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(folder, "model.safetensors")));
     }
+
+    [Fact]
+    public async Task Forget_TorchScriptThatAbortsLibtorch_FailsWithAMessageAndWritesNothing()
+    {
+        var folder = TempFolder.Create("cli");
+        var model = Path.Combine(folder, "broken.pt");
+        await File.WriteAllBytesAsync(model, TorchScriptFixtures.Without(
+            await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "fashion_cnn_torchscript.pt")),
+            "code/__torch__/torch/nn/modules/batchnorm.py"));
+        var output = Path.Combine(folder, "forgotten.pt");
+
+        var (exit, text) = await CliProcess.RunAsync("forget", "--model", model, "--subset", "300", "--class", "3", "--method", "ssd",
+            "--device", "cpu", "--out", output);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("error: Not a loadable TorchScript archive: libtorch aborted on it (Unknown type name", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("terminate called", text, StringComparison.Ordinal);
+        Assert.Equal([model], Directory.GetFiles(folder));
+    }
 }

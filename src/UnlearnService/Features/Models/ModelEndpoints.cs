@@ -78,6 +78,9 @@ internal static class ModelEndpoints
         LoadedModel loaded;
         try
         {
+            if (format == "torchscript")
+                await TorchScriptCheck.EnsureSafeAsync(HostCommand.Of(typeof(CommandRunner).Assembly), upload.FilePath("weights"), spec!.InputShape,
+                    limits.Value.TorchScriptCheckTimeout, cancellationToken);
             using var weights = File.OpenRead(upload.FilePath("weights"));
             loaded = format == "torchscript" ? ModelArchive.Load(weights, spec!) : ModelFile.Load(weights, spec);
         }
