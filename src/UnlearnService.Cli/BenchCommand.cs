@@ -41,20 +41,25 @@ internal static class BenchCommand
         var command = new Command("bench", "Run the Fashion-MNIST unlearning benchmark and write BENCHMARKS.md.");
         foreach (var option in new Option[] { data, full, width, epochs, tune, noAugment, noiseFloor, methods, output, json, subset, CliOptions.Seed, CliOptions.Device })
             command.Options.Add(option);
-        command.SetAction(result =>
+        command.SetAction((result, cancellationToken) => CliOptions.Cancellable(cancellationToken, () =>
         {
+            var outputs = OutputFiles.Check([("--out", result.GetValue(output)), ("--json", result.GetValue(json))], []);
             var selected = result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(m => UnlearningMethodNames.TryParse(m, out var parsed) ? parsed : throw new ArgumentException($"Unknown method '{m}'."))
                 .Where(m => m != UnlearningMethod.Retrain).ToList();
             var run = new BenchRun(
                 result.GetValue(data)!, result.GetValue(full), result.GetValue(subset), result.GetValue(width), result.GetValue(epochs),
                 !result.GetValue(noAugment), !result.GetValue(tune), !result.GetValue(noiseFloor), selected, result.GetValue(CliOptions.Seed), CliOptions.DeviceOf(result));
-            var report = run.Execute();
-            File.WriteAllText(result.GetValue(output)!, report.Markdown);
-            CliOptions.WriteJson(result.GetValue(json)!, report.Json);
+            var report = run.Execute(cancellationToken);
+            outputs.WriteAll(new Dictionary<string, Action<Stream>>
+            {
+                ["--out"] = s => s.Write(System.Text.Encoding.UTF8.GetBytes(report.Markdown)),
+                ["--json"] = s => CliOptions.WriteJson(s, report.Json),
+            });
+            Console.WriteLine(report.Markdown);
             Console.WriteLine($"Wrote {result.GetValue(output)} and {result.GetValue(json)}");
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -66,7 +71,7 @@ internal static class BenchCommand
     sealed record BenchRun(string Data, bool Full, int TrainSize, int Width, int TrainEpochs, bool Augment, bool Tune, bool NoiseFloor, IReadOnlyList<UnlearningMethod> Methods,
         long Seed, Device Device)
     {
-        public BenchReport Execute()
+        public BenchReport Execute(CancellationToken cancellationToken)
         {
             var clock = Stopwatch.StartNew();
             using var dataset = new DataSource(Data, null, false, Full ? null : TrainSize, ValidationSize, 20, Seed).Load();
@@ -81,7 +86,7 @@ internal static class BenchCommand
                 Epochs = TrainEpochs, BatchSize = 128, LearningRate = 0.05, Seed = Seed,
                 Augmentation = Augment ? new Augmentation { Padding = 0, HorizontalFlip = true } : null,
             };
-            var trained = TrainCommand.Train(spec, recipe, dataset, Device, minTrainAccuracy: 99);
+            var trained = TrainCommand.Train(spec, recipe, dataset, Device, minTrainAccuracy: 99, cancellationToken);
             Log($"original: train accuracy {trained.TrainAccuracy:F2}%, test accuracy {trained.TestAccuracy:F2}%, {trained.Recipe.Epochs} epochs, {trained.Report.SamplesPerSecond:F0} images/s");
             using var original = new LoadedModel(trained.Model, spec, trained.Recipe, new Dictionary<string, string>());
             original.Model.to(Device);
@@ -106,7 +111,7 @@ internal static class BenchCommand
             foreach (var scenario in scenarios)
             {
                 var progress = new ConsoleProgress(scenario.Name);
-                results.Add(BenchmarkRunner.Run(original, data, scenario, options, importance, Log, progress));
+                results.Add(BenchmarkRunner.Run(original, data, scenario, options, importance, Log, progress, cancellationToken));
                 progress.Done();
             }
             var performance = Performance(original, data, train, trained);
@@ -375,13 +380,15 @@ internal static class BenchCommand
             var python = Environment.GetEnvironmentVariable("UNLEARN_BENCH_PYTHON") ?? "python3";
             var info = new ProcessStartInfo(python, ["-c", script, width.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)])
             {
-                // stderr stays with the console: redirected but unread, a chatty Python could fill the pipe and block.
-                RedirectStandardOutput = true,
+                // stderr is read too (a Python without torch prints a traceback there), concurrently so neither pipe fills.
+                RedirectStandardOutput = true, RedirectStandardError = true,
             };
             info.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
             using var process = Process.Start(info)!;
+            var errors = process.StandardError.ReadToEndAsync();
             var output = process.StandardOutput.ReadToEnd().Trim().Split(' ');
             process.WaitForExit();
+            errors.Wait();
             if (process.ExitCode != 0 || output.Length != 5) return null;
             var inv = CultureInfo.InvariantCulture;
             return new PyTorchResult(output[0], int.Parse(output[1], inv), double.Parse(output[2], inv), int.Parse(output[3], inv), double.Parse(output[4], inv));

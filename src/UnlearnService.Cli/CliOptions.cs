@@ -28,7 +28,12 @@ internal static class CliOptions
     public static readonly Option<int?> Subset = new("--subset") { Description = "Keep a seeded random subset of this many training samples." };
     public static readonly Option<int> Validation = new("--validation") { Description = "Move this many further training samples to a validation split (non-members for tuning).", DefaultValueFactory = _ => 0 };
     public static readonly Option<int?> SubjectSize = new("--subject-size") { Description = "Give training samples without a subject synthetic subjects of this many samples." };
-    public static readonly Option<long> Seed = new("--seed") { Description = "Seed of every random choice.", DefaultValueFactory = _ => 0 };
+    public static readonly Option<long> Seed = new("--seed") { Description = "Seed of the run's random choices (initialisation, shuffles, random labels).", DefaultValueFactory = _ => 0 };
+    public static readonly Option<long> DataSeed = new("--data-seed")
+    {
+        Description = "Seed of the data's subset, validation split and synthetic subjects: give `forget` the one the model was trained with.",
+        DefaultValueFactory = _ => 0,
+    };
     public static readonly Option<string> Device = new("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
 
     public static readonly Option<int?> Epochs = new("--epochs") { Description = "Epochs (method default when omitted)." };
@@ -41,7 +46,7 @@ internal static class CliOptions
 
     public static void AddData(Command command, Option<string> data)
     {
-        foreach (var option in new Option[] { data, Target, Regression, Subset, Validation, SubjectSize, Seed, Device })
+        foreach (var option in new Option[] { data, Target, Regression, Subset, Validation, SubjectSize, DataSeed, Seed, Device })
             command.Options.Add(option);
     }
 
@@ -53,7 +58,7 @@ internal static class CliOptions
 
     public static DataSource DataSourceOf(ParseResult result, Option<string> data) => new(
         result.GetValue(data)!, result.GetValue(Target), result.GetValue(Regression), result.GetValue(Subset),
-        result.GetValue(Validation), result.GetValue(SubjectSize), result.GetValue(Seed));
+        result.GetValue(Validation), result.GetValue(SubjectSize), result.GetValue(DataSeed));
 
     public static UnlearningSettings SettingsOf(ParseResult result) => new()
     {
@@ -81,10 +86,24 @@ internal static class CliOptions
         },
     };
 
-    public static void WriteJson(string path, object value)
+    /// <summary>
+    /// Runs a command's work; when Ctrl+C cancels <paramref name="cancellationToken"/>, ends with one line and exit code
+    /// 130. Outputs are written only after the work (OutputFiles), so a cancelled command leaves none.
+    /// </summary>
+    public static Task<int> Cancellable(CancellationToken cancellationToken, Func<int> work) => Task.Run(() =>
     {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(folder)) Directory.CreateDirectory(folder);
-        File.WriteAllText(path, JsonSerializer.Serialize(value, Json));
-    }
+        // On a task of its own: System.CommandLine awaits it after a signal, which a synchronous action would not let it do.
+        try
+        {
+            return work();
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("cancelled: nothing written");
+            return 130;
+        }
+    }, CancellationToken.None);
+
+    public static void WriteJson(Stream stream, object value) => JsonSerializer.Serialize(stream, value, Json);
 }

@@ -101,4 +101,29 @@ public sealed class CliTests
         Assert.DoesNotContain("terminate called", text, StringComparison.Ordinal);
         Assert.Equal([model], Directory.GetFiles(folder));
     }
+
+    [Fact]
+    public async Task Forget_OutputOverAnInputOrDataOtherThanTheModelsOwn_IsRefusedBeforeAnyWork()
+    {
+        var folder = TempFolder.Create("cli");
+        var model = Path.Combine(folder, "model.safetensors");
+        var (trainExit, trainOutput) = await CliProcess.RunAsync("train", "--subset", "300", "--width", "4", "--epochs", "1", "--device", "cpu", "--out", model);
+        Assert.True(trainExit == 0, trainOutput);
+        var original = await File.ReadAllBytesAsync(model);
+        string[] forget = ["forget", "--model", model, "--subset", "300", "--class", "3", "--method", "ssd", "--device", "cpu"];
+
+        var metricsOverModel = await CliProcess.RunAsync([.. forget, "--out", Path.Combine(folder, "new.safetensors"), "--metrics", model]);
+        var outOverModel = await CliProcess.RunAsync([.. forget, "--out", model]);
+        var otherData = await CliProcess.RunAsync([.. forget, "--data-seed", "1", "--out", Path.Combine(folder, "new.safetensors")]);
+
+        Assert.Equal(1, metricsOverModel.ExitCode);
+        Assert.Contains("error: --metrics and --model name the same file", metricsOverModel.Output, StringComparison.Ordinal);
+        Assert.Equal(1, outOverModel.ExitCode);
+        Assert.Contains("error: --out and --model name the same file", outOverModel.Output, StringComparison.Ordinal);
+        Assert.Equal(1, otherData.ExitCode);
+        Assert.Contains("error: The model was trained on other samples than this data's training split", otherData.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Forgetting", metricsOverModel.Output + outOverModel.Output + otherData.Output, StringComparison.Ordinal);
+        Assert.Equal(original, await File.ReadAllBytesAsync(model));
+        Assert.Equal([model], Directory.GetFiles(folder));
+    }
 }
