@@ -9,7 +9,8 @@ namespace UnlearnService.Engine.Data;
 
 /// <summary>
 /// Imports image classification data in the IDX format of MNIST, Fashion-MNIST and their kin: an images file
-/// ([N, H, W]) and a labels file ([N], integer type), each plain or gzipped (detected by the magic bytes 1f 8b).
+/// ([N, H, W]) and a labels file ([N], integer type), each plain or gzipped (detected by the magic bytes 1f 8b; every
+/// gzip member's CRC-32 and length are checked, and nothing may follow the last member).
 /// </summary>
 public static class IdxDatasetImporter
 {
@@ -117,14 +118,7 @@ public static class IdxDatasetImporter
     static IdxArray ReadFile(Stream stream, string what, int rank, DatasetImportLimits limits)
     {
         using var input = ImportStreams.OpenMaybeGzipped(stream, limits.MaxBytes, what);
-        try
-        {
-            return IdxReader.Read(input, what, rank, limits);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new DatasetFormatException($"{what}: the gzip data is corrupt ({e.Message}).", e);
-        }
+        return IdxReader.Read(input, what, rank, limits);
     }
 
     static long[] DecodeLabels(IdxArray labels, DatasetImportLimits limits)

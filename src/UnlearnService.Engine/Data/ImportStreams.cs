@@ -1,13 +1,12 @@
-using System.IO.Compression;
-
 namespace UnlearnService.Engine.Data;
 
 /// <summary>Wraps upload streams for the importers: gzip detection and a byte budget.</summary>
 internal static class ImportStreams
 {
     /// <summary>
-    /// Decompresses the stream when it starts with the gzip magic bytes 1f 8b, and in either case stops it from
-    /// yielding more than <paramref name="maxBytes"/> bytes. Works on streams that cannot seek.
+    /// Decompresses the stream when it starts with the gzip magic bytes 1f 8b (checking every member, see
+    /// <see cref="CheckedGzipStream"/>), and in either case stops it from yielding more than <paramref name="maxBytes"/>
+    /// bytes. Works on streams that cannot seek.
     /// </summary>
     public static Stream OpenMaybeGzipped(Stream stream, long maxBytes, string what)
     {
@@ -15,7 +14,7 @@ internal static class ImportStreams
         var read = stream.ReadAtLeast(prefix, 2, throwOnEndOfStream: false);
         Stream replayed = new PrefixedStream(prefix.AsMemory(0, read), stream);
         if (read == 2 && prefix[0] == 0x1f && prefix[1] == 0x8b)
-            return new LimitedReadStream(new GZipStream(replayed, CompressionMode.Decompress, leaveOpen: true), maxBytes, what, ownsInner: true);
+            return new LimitedReadStream(new CheckedGzipStream(replayed, what), maxBytes, what, ownsInner: true);
         return new LimitedReadStream(replayed, maxBytes, what, ownsInner: false);
     }
 
