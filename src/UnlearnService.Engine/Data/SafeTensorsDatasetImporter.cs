@@ -38,7 +38,7 @@ public static class SafeTensorsDatasetImporter
                 {
                     MaxHeaderBytes = Math.Clamp(limits.MaxBytes, 2, SafeTensorsLimits.Default.MaxHeaderBytes),
                     MaxDataBytes = limits.MaxBytes,
-                });
+                }, RefuseUnexpectedNames);
             }
             catch (SafeTensorsFormatException e)
             {
@@ -55,13 +55,18 @@ public static class SafeTensorsDatasetImporter
         }
     }
 
+    // Checked on the header, before any tensor is allocated: a file of many unexpected tensors costs nothing.
+    static void RefuseUnexpectedNames(SafeTensorsHeader header)
+    {
+        foreach (var tensor in header.Tensors)
+        {
+            if (tensor.Name is not ("x" or "y" or "split"))
+                throw Fail($"unexpected tensor {SafeTensorsHeader.Quote(tensor.Name)}; a dataset has x, y and optionally split.");
+        }
+    }
+
     static Dataset Build(SafeTensorsFile file, string idPrefix, DatasetImportLimits limits)
     {
-        foreach (var (name, _) in file.Tensors)
-        {
-            if (name is not ("x" or "y" or "split"))
-                throw Fail($"unexpected tensor '{name}'; a dataset has x, y and optionally split.");
-        }
         if (!file.TryGetTensor("x", out var x))
             throw Fail("there is no tensor 'x' (the features).");
         if (!file.TryGetTensor("y", out var y))

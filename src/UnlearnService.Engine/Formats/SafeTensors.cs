@@ -32,7 +32,13 @@ public static class SafeTensors
     /// length before any tensor is allocated; other streams are read to the end to prove there are no trailing bytes.
     /// </summary>
     /// <exception cref="SafeTensorsFormatException">The data breaks the format or the limits.</exception>
-    public static SafeTensorsFile Read(Stream stream, SafeTensorsLimits? limits = null)
+    public static SafeTensorsFile Read(Stream stream, SafeTensorsLimits? limits = null) => Read(stream, limits, checkHeader: null);
+
+    /// <param name="stream">Read from its current position to its end.</param>
+    /// <param name="limits">The limits; <see cref="SafeTensorsLimits.Default"/> when null.</param>
+    /// <param name="checkHeader">Sees the parsed header before any tensor is allocated, so that a caller which expects
+    /// particular tensors can refuse others early by throwing.</param>
+    internal static SafeTensorsFile Read(Stream stream, SafeTensorsLimits? limits, Action<SafeTensorsHeader>? checkHeader)
     {
         ArgumentNullException.ThrowIfNull(stream);
         limits ??= SafeTensorsLimits.Default;
@@ -53,6 +59,7 @@ public static class SafeTensors
         remaining -= (long)headerLength;
 
         var header = SafeTensorsHeader.Parse(headerBytes, limits);
+        checkHeader?.Invoke(header);
         if (header.DataLength > limits.MaxDataBytes)
             throw new SafeTensorsFormatException($"The tensors need {header.DataLength} bytes, over the limit of {limits.MaxDataBytes}.");
         if (remaining is { } length)

@@ -126,6 +126,8 @@ internal sealed class SafeTensorsHeader
                     ReadMetadata(ref reader, metadata);
                 else if (key.Length == 0)
                     throw Fail("A tensor name is empty.");
+                else if (entries.Count == limits.MaxTensors)
+                    throw Fail($"The header has more than {limits.MaxTensors} tensors, the limit.");
                 else
                     entries.Add(ReadEntry(ref reader, key, limits));
             }

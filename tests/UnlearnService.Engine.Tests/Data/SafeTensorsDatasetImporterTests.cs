@@ -125,6 +125,17 @@ public sealed class SafeTensorsDatasetImporterTests
     }
 
     [Fact]
+    public void Read_UnexpectedTensor_RefusedBeforeAnyTensorIsRead()
+    {
+        // The header promises 4 bytes that never come: reading tensors would fail on them, the header check comes first.
+        var bytes = Formats.SafeTensorsTests.RawFile("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""");
+
+        var error = Assert.Throws<DatasetFormatException>(() => SafeTensorsDatasetImporter.Read(NonSeekableStream.Of(bytes)));
+
+        Assert.Equal("safetensors dataset: unexpected tensor 'w'; a dataset has x, y and optionally split.", error.Message);
+    }
+
+    [Fact]
     public void Read_ConfiguredLimits_RejectSamplesAndBytes()
     {
         var bytes = File(() => [("x", X(5)), ("y", Y(0, 1, 2, 3, 4))]);

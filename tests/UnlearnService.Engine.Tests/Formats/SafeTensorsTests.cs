@@ -217,11 +217,16 @@ public sealed class SafeTensorsTests
             SafeTensors.Read(new MemoryStream(bytes), new SafeTensorsLimits { MaxDataBytes = 399 }));
         var rank = Assert.Throws<SafeTensorsFormatException>(() =>
             SafeTensors.Read(new MemoryStream(ToBytes([("w", torch.ones(1, 1, 1))])), new SafeTensorsLimits { MaxRank = 2 }));
+        var threeEmpty = ToBytes([("a", torch.empty(0)), ("b", torch.empty(0)), ("c", torch.empty(0))]);
+        var tensors = Assert.Throws<SafeTensorsFormatException>(() =>
+            SafeTensors.Read(new MemoryStream(threeEmpty), new SafeTensorsLimits { MaxTensors = 2 }));
 
         Assert.EndsWith("is over the limit of 16 bytes.", header.Message);
         Assert.Equal("The tensors need 400 bytes, over the limit of 399.", data.Message);
         Assert.Equal("The shape of tensor 'w' has more than 2 dimensions.", rank.Message);
+        Assert.Equal("The header has more than 2 tensors, the limit.", tensors.Message);
         using var accepted = SafeTensors.Read(new MemoryStream(bytes), new SafeTensorsLimits { MaxDataBytes = 400 });
+        using var threeAccepted = SafeTensors.Read(new MemoryStream(threeEmpty), new SafeTensorsLimits { MaxTensors = 3 });
     }
 
     [Fact]
