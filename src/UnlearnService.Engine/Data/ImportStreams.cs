@@ -44,8 +44,10 @@ internal static class ImportStreams
 
         public override int Read(Span<byte> buffer)
         {
-            // Reading one byte past the budget tells "exactly at the limit" apart from "over it".
-            var wanted = (int)Math.Min(buffer.Length, maxBytes - _total + 1);
+            // Reading one byte past the budget tells "exactly at the limit" apart from "over it" (written so that a
+            // budget of long.MaxValue cannot overflow).
+            var left = maxBytes - _total;
+            var wanted = left < buffer.Length ? (int)left + 1 : buffer.Length;
             var read = inner.Read(buffer[..wanted]);
             _total += read;
             if (_total > maxBytes)

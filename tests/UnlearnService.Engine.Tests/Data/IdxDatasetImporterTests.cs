@@ -263,6 +263,7 @@ public sealed class IdxDatasetImporterTests
         Assert.Equal("IDX labels: the label of sample 0 is 7, over the limit of 7 classes.", classes.Message);
         Assert.Equal("IDX images: the dimensions ask for over 100000 bytes of UInt8 data, the limit.", expanded.Message);
         using var exactlyAtLimit = Read(Images, Labels, new DatasetImportLimits { MaxBytes = 28 });
+        using var largestLimit = Read(Images, Labels, new DatasetImportLimits { MaxBytes = long.MaxValue });
     }
 
     [Fact]
