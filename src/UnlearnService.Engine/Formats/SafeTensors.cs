@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using TorchSharp;
@@ -79,7 +80,7 @@ public static class SafeTensors
             long position = 0;
             foreach (var info in header.Tensors)
             {
-                var tensor = torch.empty(info.Shape, info.DType.ToScalarType());
+                var tensor = Allocate(info);
                 FillFromStream(stream, tensor, info, chunk, ref position, header.DataLength);
                 tensors.Add((info.Name, tensor));
             }
@@ -92,6 +93,20 @@ public static class SafeTensors
         }
         scope.MoveToOuter(tensors.Select(t => (IDisposable)t.Item2));
         return new SafeTensorsFile(header.Metadata, tensors);
+    }
+
+    static Tensor Allocate(SafeTensorInfo info)
+    {
+        try
+        {
+            return torch.empty(info.Shape, info.DType.ToScalarType());
+        }
+        catch (ExternalException e)
+        {
+            // libtorch's allocator refuses sizes the machine cannot hold. From a stream that cannot seek, sizes arrive
+            // here bounded only by the limits, not by bytes; a file asking for more memory than there is is refused.
+            throw new SafeTensorsFormatException($"Tensor {SafeTensorsHeader.Quote(info.Name)} needs {info.ByteCount} bytes of memory, which could not be allocated.", e);
+        }
     }
 
     static void FillFromStream(Stream stream, Tensor tensor, SafeTensorInfo info, byte[] chunk, ref long position, long dataLength)

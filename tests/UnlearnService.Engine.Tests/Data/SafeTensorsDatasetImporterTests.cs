@@ -136,6 +136,15 @@ public sealed class SafeTensorsDatasetImporterTests
     }
 
     [Fact]
+    public void Read_FeaturesBeyondMemoryWithByteLimitRaised_ThrowsDatasetFormatException()
+    {
+        var error = Assert.Throws<DatasetFormatException>(() => SafeTensorsDatasetImporter.Read(
+            NonSeekableStream.Of(Formats.SafeTensorsTests.UnallocatableFile("x")), limits: new DatasetImportLimits { MaxBytes = long.MaxValue }));
+
+        Assert.Equal($"safetensors dataset: Tensor 'x' needs {1L << 58} bytes of memory, which could not be allocated.", error.Message);
+    }
+
+    [Fact]
     public void Read_ConfiguredLimits_RejectSamplesAndBytes()
     {
         var bytes = File(() => [("x", X(5)), ("y", Y(0, 1, 2, 3, 4))]);

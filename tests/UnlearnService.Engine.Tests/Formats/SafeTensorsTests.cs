@@ -229,6 +229,20 @@ public sealed class SafeTensorsTests
         using var threeAccepted = SafeTensors.Read(new MemoryStream(threeEmpty), new SafeTensorsLimits { MaxTensors = 3 });
     }
 
+    /// <summary>A header of one U8 tensor of 2^58 bytes, more than any address space, and none of its bytes.</summary>
+    internal static byte[] UnallocatableFile(string name) =>
+        RawFile($$$"""{"{{{name}}}":{"dtype":"U8","shape":[{{{1L << 58}}}],"data_offsets":[0,{{{1L << 58}}}]}}""");
+
+    [Fact]
+    public void Read_TensorBeyondMemoryWithDataLimitRaised_ThrowsFormatException()
+    {
+        // A stream that cannot seek allocates before its bytes arrive, so only the allocation itself can refuse this.
+        var error = Assert.Throws<SafeTensorsFormatException>(() =>
+            SafeTensors.Read(NonSeekableStream.Of(UnallocatableFile("t")), new SafeTensorsLimits { MaxDataBytes = long.MaxValue }));
+
+        Assert.Equal($"Tensor 't' needs {1L << 58} bytes of memory, which could not be allocated.", error.Message);
+    }
+
     [Fact]
     public void Read_EmptyHeaderObject_GivesNoTensors()
     {
