@@ -125,6 +125,11 @@ public sealed class ModelFileTests
     [InlineData("fc2.bias", ScalarType.Int64, 0.0, "'fc2.bias' has dtype Int64, which cannot hold Float32 weights.")]
     [InlineData("fc2.bias", ScalarType.Bool, 0.0, "'fc2.bias' has dtype Bool, which cannot hold Float32 weights.")]
     [InlineData("fc2.bias", ScalarType.Float64, 0.0, null)]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float64, 1e30, "'bn1.num_batches_tracked' holds a value outside the range of Int64.")]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float64, 9223372036854775808.0, "'bn1.num_batches_tracked' holds a value outside the range of Int64.")]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float64, -9223372036854775808.0, null)]
+    [InlineData("fc2.bias", ScalarType.Float64, 1e300, "'fc2.bias' holds a value outside the range of Float32.")]
+    [InlineData("fc2.bias", ScalarType.Float64, double.PositiveInfinity, null)] // the file's own: the caller decides (FirstNonFinite)
     public void LoadStateDict_DtypeOfAnotherKind_IsRefusedAndFloatWidthsConvert(string name, ScalarType dtype, double added, string? message)
     {
         var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 2 };
