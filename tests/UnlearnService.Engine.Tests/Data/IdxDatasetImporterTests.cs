@@ -163,6 +163,15 @@ public sealed class IdxDatasetImporterTests
     }
 
     [Fact]
+    public void Read_UndefinedSplit_ThrowsArgumentException()
+    {
+        var error = Assert.Throws<ArgumentException>(() =>
+            IdxDatasetImporter.Read(new MemoryStream(Images), new MemoryStream(Labels), (Split)99, "fm"));
+
+        Assert.StartsWith("Split 99 is not one of Train, Test, Validation.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Read_SubjectIds_AreRecordedOrRejectedWhenMiscounted()
     {
         using var dataset = IdxDatasetImporter.Read(new MemoryStream(Images), new MemoryStream(Labels), Split.Train, "fm", ["alice", null, "bob"]);
