@@ -97,6 +97,7 @@ public sealed class SafeTensorsDatasetImporterTests
         { "y too short", File(() => [("x", X()), ("y", Y(0, 1))]), "safetensors dataset: y has shape [2] but x has 3 samples; y's first dimension must match." },
         { "bool y", File(() => [("x", X()), ("y", torch.ones(3, dtype: ScalarType.Bool))]), "safetensors dataset: y is Bool; labels must be an integer dtype (classification) or a float dtype (regression)." },
         { "2-D int y", File(() => [("x", X()), ("y", torch.zeros(3, 2, dtype: ScalarType.Int64))]), "safetensors dataset: y is an integer tensor (classification) of shape [3, 2]; class labels must be one-dimensional [N]." },
+        { "no targets", File(() => [("x", X()), ("y", torch.empty(3, 0))]), "safetensors dataset: y has shape [3, 0]; every sample needs at least one target." },
         { "3-D float y", File(() => [("x", X()), ("y", torch.zeros(3, 2, 2))]), "safetensors dataset: y is a float tensor (regression) of shape [3, 2, 2]; targets must be [N] or [N, k]." },
         { "infinite target", File(() => [("x", X()), ("y", torch.tensor(new[] { 1f, float.PositiveInfinity, 0f }))]), "safetensors dataset: y holds a target that is not finite (or too large for float32)." },
         { "negative label", File(() => [("x", X()), ("y", Y(0, -3, 1))]), "safetensors dataset: y holds the label -3; class labels must not be negative." },
