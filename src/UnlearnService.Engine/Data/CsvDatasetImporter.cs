@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using TorchSharp;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Runtime;
 using static TorchSharp.torch;
 
@@ -36,7 +37,7 @@ public static class CsvDatasetImporter
 
     /// <summary>Reads a CSV dataset from a stream (read to its end and left open).</summary>
     /// <exception cref="DatasetFormatException">The text breaks CSV, the column rules or the limits; the message gives the row and column.</exception>
-    /// <exception cref="ArgumentException">The target column is empty or one of id, subject, split.</exception>
+    /// <exception cref="ArgumentException">The target column is empty or one of id, subject, split, or the task is undefined.</exception>
     public static Dataset Read(Stream stream, CsvImportOptions? options = null, DatasetImportLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -46,6 +47,7 @@ public static class CsvDatasetImporter
         if (string.IsNullOrEmpty(options.TargetColumn) || options.TargetColumn is IdColumn or SubjectColumn or SplitColumn)
             throw new ArgumentException($"The target column cannot be '{options.TargetColumn}'.", nameof(options));
         ArgumentException.ThrowIfNullOrEmpty(options.IdPrefix, nameof(options));
+        EnumNames.ThrowIfUndefined(options.Task, "Task", nameof(options));
 
         using var input = new ImportStreams.LimitedReadStream(stream, limits.MaxBytes, "CSV", ownsInner: false);
         // StreamReader decodes whole buffers ahead of the parser, so a throwing decoder could not say where the

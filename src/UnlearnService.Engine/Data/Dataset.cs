@@ -1,4 +1,5 @@
 using TorchSharp;
+using UnlearnService.Engine.Formats;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Data;
@@ -52,6 +53,10 @@ public sealed class Dataset : IDisposable
             throw new ArgumentException($"Features have {n} samples but targets {targets.shape[0]}, ids {sampleIds.Count}, subjects {subjectIds.Count}, splits {splits.Count}.");
         if (features.dtype != ScalarType.Float32)
             throw new ArgumentException($"Features must be float32, not {features.dtype}.", nameof(features));
+        // A task or split no member names would pass every check below and then be treated as some default one.
+        EnumNames.ThrowIfUndefined(task, "Task", nameof(task));
+        foreach (var split in splits)
+            EnumNames.ThrowIfUndefined(split, "Split", nameof(splits));
         // The host copy of the data: DeviceData moves it to a device; partitions read labels from here directly.
         if (features.device_type != DeviceType.CPU || targets.device_type != DeviceType.CPU)
             throw new ArgumentException("A dataset's tensors live on the CPU; DeviceData copies them to a device.");

@@ -9,7 +9,8 @@ namespace UnlearnService.Engine.Data;
 
 /// <summary>
 /// Imports image classification data in the IDX format of MNIST, Fashion-MNIST and their kin: an images file
-/// ([N, H, W]) and a labels file ([N], integer type), each plain or gzipped (detected by the magic bytes 1f 8b).
+/// ([N, H, W]) and a labels file ([N], integer type), each plain or gzipped (detected by the magic bytes 1f 8b; every
+/// gzip member's CRC-32 and length are checked, and nothing may follow the last member).
 /// </summary>
 public static class IdxDatasetImporter
 {
@@ -26,7 +27,7 @@ public static class IdxDatasetImporter
     /// <param name="subjectIds">Optionally the data-subject id of each sample (null entries: none).</param>
     /// <param name="limits">Size limits; <see cref="DatasetImportLimits.Default"/> when null.</param>
     /// <exception cref="DatasetFormatException">A file breaks the IDX format, the limits, or does not match the other.</exception>
-    /// <exception cref="ArgumentException">The subject ids do not number one per sample.</exception>
+    /// <exception cref="ArgumentException">The subject ids do not number one per sample, or the split is undefined.</exception>
     public static Dataset Read(Stream images, Stream labels, Split split, string idPrefix,
         IReadOnlyList<string?>? subjectIds = null, DatasetImportLimits? limits = null)
     {
@@ -77,7 +78,7 @@ public static class IdxDatasetImporter
     /// given. Sample ids are "&lt;prefix&gt;-&lt;index&gt;" per pair; the class count is over all pairs.
     /// </summary>
     /// <exception cref="DatasetFormatException">A file breaks the IDX format or the limits, or two pairs' images differ in size.</exception>
-    /// <exception cref="ArgumentException">No pair, two pairs with one prefix, or subject ids that do not number one per sample.</exception>
+    /// <exception cref="ArgumentException">No pair, two pairs with one prefix, subject ids that do not number one per sample, or an undefined split.</exception>
     public static Dataset ReadPairs(IReadOnlyList<IdxPair> pairs, DatasetImportLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(pairs);
@@ -117,14 +118,7 @@ public static class IdxDatasetImporter
     static IdxArray ReadFile(Stream stream, string what, int rank, DatasetImportLimits limits)
     {
         using var input = ImportStreams.OpenMaybeGzipped(stream, limits.MaxBytes, what);
-        try
-        {
-            return IdxReader.Read(input, what, rank, limits);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new DatasetFormatException($"{what}: the gzip data is corrupt ({e.Message}).", e);
-        }
+        return IdxReader.Read(input, what, rank, limits);
     }
 
     static long[] DecodeLabels(IdxArray labels, DatasetImportLimits limits)

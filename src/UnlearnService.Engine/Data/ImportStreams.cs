@@ -1,13 +1,12 @@
-using System.IO.Compression;
-
 namespace UnlearnService.Engine.Data;
 
 /// <summary>Wraps upload streams for the importers: gzip detection and a byte budget.</summary>
 internal static class ImportStreams
 {
     /// <summary>
-    /// Decompresses the stream when it starts with the gzip magic bytes 1f 8b, and in either case stops it from
-    /// yielding more than <paramref name="maxBytes"/> bytes. Works on streams that cannot seek.
+    /// Decompresses the stream when it starts with the gzip magic bytes 1f 8b (checking every member, see
+    /// <see cref="CheckedGzipStream"/>), and in either case stops it from yielding more than <paramref name="maxBytes"/>
+    /// bytes. Works on streams that cannot seek.
     /// </summary>
     public static Stream OpenMaybeGzipped(Stream stream, long maxBytes, string what)
     {
@@ -15,7 +14,7 @@ internal static class ImportStreams
         var read = stream.ReadAtLeast(prefix, 2, throwOnEndOfStream: false);
         Stream replayed = new PrefixedStream(prefix.AsMemory(0, read), stream);
         if (read == 2 && prefix[0] == 0x1f && prefix[1] == 0x8b)
-            return new LimitedReadStream(new GZipStream(replayed, CompressionMode.Decompress, leaveOpen: true), maxBytes, what, ownsInner: true);
+            return new LimitedReadStream(new CheckedGzipStream(replayed, what), maxBytes, what, ownsInner: true);
         return new LimitedReadStream(replayed, maxBytes, what, ownsInner: false);
     }
 
@@ -45,8 +44,10 @@ internal static class ImportStreams
 
         public override int Read(Span<byte> buffer)
         {
-            // Reading one byte past the budget tells "exactly at the limit" apart from "over it".
-            var wanted = (int)Math.Min(buffer.Length, maxBytes - _total + 1);
+            // Reading one byte past the budget tells "exactly at the limit" apart from "over it" (written so that a
+            // budget of long.MaxValue cannot overflow).
+            var left = maxBytes - _total;
+            var wanted = left < buffer.Length ? (int)left + 1 : buffer.Length;
             var read = inner.Read(buffer[..wanted]);
             _total += read;
             if (_total > maxBytes)

@@ -9,7 +9,7 @@ namespace UnlearnService.Engine.Data;
 /// <summary>
 /// Imports a dataset stored as safetensors: tensor <c>x</c> (features [N, ...], any float or integer dtype,
 /// converted to float32 without scaling), tensor <c>y</c> (labels: an integer dtype [N] means classification
-/// with labels ≥ 0; a float dtype [N] or [N, k] means regression), and optionally <c>split</c> (U8 [N]: 0 train,
+/// with labels ≥ 0; a float dtype [N] or [N, k], k ≥ 1, means regression), and optionally <c>split</c> (U8 [N]: 0 train,
 /// 1 test, 2 validation; all train when absent). The <c>__metadata__</c> keys <c>sample_ids</c> and <c>subject_ids</c> may
 /// hold JSON arrays of N strings (subject ids may also be null); other metadata keys are ignored.
 /// </summary>
@@ -38,7 +38,7 @@ public static class SafeTensorsDatasetImporter
                 {
                     MaxHeaderBytes = Math.Clamp(limits.MaxBytes, 2, SafeTensorsLimits.Default.MaxHeaderBytes),
                     MaxDataBytes = limits.MaxBytes,
-                });
+                }, RefuseUnexpectedNames);
             }
             catch (SafeTensorsFormatException e)
             {
@@ -55,13 +55,18 @@ public static class SafeTensorsDatasetImporter
         }
     }
 
+    // Checked on the header, before any tensor is allocated: a file of many unexpected tensors costs nothing.
+    static void RefuseUnexpectedNames(SafeTensorsHeader header)
+    {
+        foreach (var tensor in header.Tensors)
+        {
+            if (tensor.Name is not ("x" or "y" or "split"))
+                throw Fail($"unexpected tensor {SafeTensorsHeader.Quote(tensor.Name)}; a dataset has x, y and optionally split.");
+        }
+    }
+
     static Dataset Build(SafeTensorsFile file, string idPrefix, DatasetImportLimits limits)
     {
-        foreach (var (name, _) in file.Tensors)
-        {
-            if (name is not ("x" or "y" or "split"))
-                throw Fail($"unexpected tensor '{name}'; a dataset has x, y and optionally split.");
-        }
         if (!file.TryGetTensor("x", out var x))
             throw Fail("there is no tensor 'x' (the features).");
         if (!file.TryGetTensor("y", out var y))
@@ -115,6 +120,8 @@ public static class SafeTensorsDatasetImporter
         {
             if (y.dim() > 2)
                 throw Fail($"y is a float tensor (regression) of shape [{string.Join(", ", y.shape)}]; targets must be [N] or [N, k].");
+            if (y.dim() == 2 && y.shape[1] == 0)
+                throw Fail($"y has shape [{string.Join(", ", y.shape)}]; every sample needs at least one target.");
             var targets = y.to(ScalarType.Float32);
             if (!targets.isfinite().all().item<bool>())
                 throw Fail("y holds a target that is not finite (or too large for float32).");

@@ -1,9 +1,10 @@
 using System.Text.Json.Serialization;
+using UnlearnService.Engine.Formats;
 
 namespace UnlearnService.Engine.Evaluation;
 
 /// <summary>What was asked to be forgotten; decides which verdict criteria apply.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<ForgetKind>))]
+[JsonConverter(typeof(EnumNameConverter<ForgetKind>))]
 public enum ForgetKind
 {
     /// <summary>Individual samples.</summary>
@@ -30,7 +31,7 @@ public sealed record VerdictThresholds
 }
 
 /// <summary>Outcome of one criterion.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<CriterionOutcome>))]
+[JsonConverter(typeof(EnumNameConverter<CriterionOutcome>))]
 public enum CriterionOutcome
 {
     /// <summary>Met.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using TorchSharp;
@@ -32,7 +33,13 @@ public static class SafeTensors
     /// length before any tensor is allocated; other streams are read to the end to prove there are no trailing bytes.
     /// </summary>
     /// <exception cref="SafeTensorsFormatException">The data breaks the format or the limits.</exception>
-    public static SafeTensorsFile Read(Stream stream, SafeTensorsLimits? limits = null)
+    public static SafeTensorsFile Read(Stream stream, SafeTensorsLimits? limits = null) => Read(stream, limits, checkHeader: null);
+
+    /// <param name="stream">Read from its current position to its end.</param>
+    /// <param name="limits">The limits; <see cref="SafeTensorsLimits.Default"/> when null.</param>
+    /// <param name="checkHeader">Sees the parsed header before any tensor is allocated, so that a caller which expects
+    /// particular tensors can refuse others early by throwing.</param>
+    internal static SafeTensorsFile Read(Stream stream, SafeTensorsLimits? limits, Action<SafeTensorsHeader>? checkHeader)
     {
         ArgumentNullException.ThrowIfNull(stream);
         limits ??= SafeTensorsLimits.Default;
@@ -53,6 +60,7 @@ public static class SafeTensors
         remaining -= (long)headerLength;
 
         var header = SafeTensorsHeader.Parse(headerBytes, limits);
+        checkHeader?.Invoke(header);
         if (header.DataLength > limits.MaxDataBytes)
             throw new SafeTensorsFormatException($"The tensors need {header.DataLength} bytes, over the limit of {limits.MaxDataBytes}.");
         if (remaining is { } length)
@@ -72,7 +80,7 @@ public static class SafeTensors
             long position = 0;
             foreach (var info in header.Tensors)
             {
-                var tensor = torch.empty(info.Shape, info.DType.ToScalarType());
+                var tensor = Allocate(info);
                 FillFromStream(stream, tensor, info, chunk, ref position, header.DataLength);
                 tensors.Add((info.Name, tensor));
             }
@@ -85,6 +93,20 @@ public static class SafeTensors
         }
         scope.MoveToOuter(tensors.Select(t => (IDisposable)t.Item2));
         return new SafeTensorsFile(header.Metadata, tensors);
+    }
+
+    static Tensor Allocate(SafeTensorInfo info)
+    {
+        try
+        {
+            return torch.empty(info.Shape, info.DType.ToScalarType());
+        }
+        catch (ExternalException e)
+        {
+            // libtorch's allocator refuses sizes the machine cannot hold. From a stream that cannot seek, sizes arrive
+            // here bounded only by the limits, not by bytes; a file asking for more memory than there is is refused.
+            throw new SafeTensorsFormatException($"Tensor {SafeTensorsHeader.Quote(info.Name)} needs {info.ByteCount} bytes of memory, which could not be allocated.", e);
+        }
     }
 
     static void FillFromStream(Stream stream, Tensor tensor, SafeTensorInfo info, byte[] chunk, ref long position, long dataLength)

@@ -106,15 +106,16 @@ internal sealed class SafeTensorsHeader
     {
         if (!Utf8.IsValid(utf8))
             throw Fail("The header is not valid UTF-8.");
+        // Utf8JsonReader throws its own wording for input without a single token, so that case is caught first.
+        if (utf8.Trim(" \t\r\n"u8).IsEmpty)
+            throw Fail("The header is not valid JSON: it is empty.");
         // Our structure is three levels deep; a tight depth limit keeps hostile nesting cheap to reject.
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = 8 });
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var entries = new List<SafeTensorInfo>();
         try
         {
-            if (!reader.Read())
-                throw Fail("The header is not valid JSON: it is empty.");
-            if (reader.TokenType != JsonTokenType.StartObject)
+            if (Next(ref reader) != JsonTokenType.StartObject)
                 throw Fail($"The header must be a JSON object, not {Describe(reader.TokenType)}.");
             var keys = new HashSet<string>(StringComparer.Ordinal);
             while (Next(ref reader) != JsonTokenType.EndObject)
@@ -126,6 +127,8 @@ internal sealed class SafeTensorsHeader
                     ReadMetadata(ref reader, metadata);
                 else if (key.Length == 0)
                     throw Fail("A tensor name is empty.");
+                else if (entries.Count == limits.MaxTensors)
+                    throw Fail($"The header has more than {limits.MaxTensors} tensors, the limit.");
                 else
                     entries.Add(ReadEntry(ref reader, key, limits));
             }

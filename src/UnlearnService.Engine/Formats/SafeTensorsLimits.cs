@@ -18,6 +18,12 @@ public sealed record SafeTensorsLimits
     /// <summary>Most dimensions a tensor may have (default 32).</summary>
     public int MaxRank { get; init; } = 32;
 
+    /// <summary>
+    /// Most tensors in one file (default 100,000; models have hundreds to a few thousand). Each costs a libtorch
+    /// tensor even when empty, so a header of a million tiny entries would otherwise take seconds and hundreds of MB.
+    /// </summary>
+    public int MaxTensors { get; init; } = 100_000;
+
     internal void Validate()
     {
         if (MaxHeaderBytes < 2 || MaxHeaderBytes > Array.MaxLength)
@@ -26,5 +32,7 @@ public sealed record SafeTensorsLimits
             throw new ArgumentOutOfRangeException(nameof(MaxDataBytes), MaxDataBytes, "Must not be negative.");
         if (MaxRank < 0)
             throw new ArgumentOutOfRangeException(nameof(MaxRank), MaxRank, "Must not be negative.");
+        if (MaxTensors < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxTensors), MaxTensors, "Must not be negative.");
     }
 }

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace UnlearnService.Engine.Methods;
 
 /// <summary>Which passing candidate <see cref="Tuner"/> picks.</summary>
-[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TuneObjective>))]
+[System.Text.Json.Serialization.JsonConverter(typeof(Formats.EnumNameConverter<TuneObjective>))]
 public enum TuneObjective
 {
     /// <summary>
@@ -50,7 +50,7 @@ public sealed record TuneOptions
     {
         if (!(HoldoutFraction > 0) || HoldoutFraction >= 1) throw new ArgumentException($"Hold-out fraction {HoldoutFraction} must be in (0, 1).");
         if (MaxHoldout < 1) throw new ArgumentException($"At most {MaxHoldout} held-out samples: must be at least 1.");
-        if (!Enum.IsDefined(Objective)) throw new ArgumentException($"Objective {(int)Objective} is not one of {string.Join(", ", Enum.GetNames<TuneObjective>())}.");
+        Formats.EnumNames.ThrowIfUndefined(Objective, "Objective");
         if (Candidates is { Count: 0 or > 32 }) throw new ArgumentException($"Give between 1 and 32 candidates, not {Candidates.Count}.");
     }
 }

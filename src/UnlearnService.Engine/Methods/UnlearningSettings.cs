@@ -1,10 +1,11 @@
 using System.Text.Json.Serialization;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Training;
 
 namespace UnlearnService.Engine.Methods;
 
 /// <summary>The unlearning methods. See ALGORITHMS.md for each one's exact definition.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<UnlearningMethod>))]
+[JsonConverter(typeof(EnumNameConverter<UnlearningMethod>))]
 public enum UnlearningMethod
 {
     /// <summary>Re-initialise and train on the retain set with the original recipe ("exact unlearning").</summary>
@@ -66,13 +67,13 @@ public static class UnlearningMethodNames
     /// <summary>Parses a short or long name; false for anything else.</summary>
     public static bool TryParse(string? name, out UnlearningMethod method)
     {
-        if (name is not null && ByName.TryGetValue(name.Trim(), out method)) return true;
-        return Enum.TryParse(name, ignoreCase: true, out method) && !int.TryParse(name, out _);
+        name = name?.Trim();
+        return (name is not null && ByName.TryGetValue(name, out method)) || EnumNames.TryParse(name, out method);
     }
 }
 
 /// <summary>How SalUn and RL visit the forget and retain sets in an epoch.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<PassOrder>))]
+[JsonConverter(typeof(EnumNameConverter<PassOrder>))]
 public enum PassOrder
 {
     /// <summary>ALGORITHMS.md: a pass over Df with random labels, then a pass over Dr with true labels.</summary>
@@ -173,6 +174,6 @@ public sealed record UnlearningSettings
         if (MaskRatio is { } r && (!(r > 0) || r > 1)) throw new ArgumentException($"Mask ratio {r} must be in (0, 1].");
         if (Alpha is { } a && (!(a >= 0) || double.IsInfinity(a))) throw new ArgumentException($"Alpha {a} must be a finite number ≥ 0.");
         if (Lambda is { } l && (!(l > 0) || double.IsInfinity(l))) throw new ArgumentException($"Lambda {l} must be a finite number > 0.");
-        if (PassOrder is { } order && !Enum.IsDefined(order)) throw new ArgumentException($"Pass order {(int)order} is not one of {string.Join(", ", Enum.GetNames<PassOrder>())}.");
+        if (PassOrder is { } order) EnumNames.ThrowIfUndefined(order, "Pass order");
     }
 }

@@ -1,3 +1,4 @@
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Training;
 
 namespace UnlearnService.Engine.Models;
@@ -16,6 +17,7 @@ public static class ModelArchive
 
     /// <summary>Loads weights as <paramref name="spec"/> says (a TorchScript spec reads an archive; others safetensors).</summary>
     /// <exception cref="ModelFormatException">The weights do not load as the spec.</exception>
+    /// <exception cref="SafeTensorsFormatException">A non-TorchScript spec's file is not valid safetensors.</exception>
     public static LoadedModel Load(Stream stream, ModelSpec spec)
     {
         if (!IsTorchScript(spec)) return ModelFile.Load(stream, spec);

@@ -98,9 +98,11 @@ public static class ModelFile
 
     /// <summary>
     /// Copies <paramref name="source"/> into the model's parameters and buffers, strictly: the same names, the
-    /// same shapes; dtypes are converted (e.g. a float64 checkpoint into float32 weights).
+    /// same shapes; dtypes are converted (e.g. a float64 checkpoint into float32 weights), rounding but never
+    /// overflowing. NaN and infinite values are copied as they are: the caller decides about them (the service refuses
+    /// such a model at registration, see <see cref="ModelState.FirstNonFinite"/>), but none is made by the conversion.
     /// </summary>
-    /// <exception cref="ModelFormatException">A name is missing or unexpected, or a shape differs.</exception>
+    /// <exception cref="ModelFormatException">A name is missing or unexpected, a shape differs, or a value does not fit its dtype.</exception>
     public static void LoadStateDict(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> source)
     {
         var target = model.state_dict();
@@ -122,6 +124,8 @@ public static class ModelFile
                 throw new ModelFormatException($"'{name}' has dtype {source[name].dtype}, which cannot hold {tensor.dtype} weights.");
             if (!tensor.is_floating_point() && source[name].is_floating_point() && !IsWhole(source[name]))
                 throw new ModelFormatException($"'{name}' holds a value that is not a whole number, which its {tensor.dtype} buffer cannot take.");
+            if (source[name].dtype != tensor.dtype && Overflows(source[name], tensor.dtype))
+                throw new ModelFormatException($"'{name}' holds a value outside the range of {tensor.dtype}.");
         }
         using var noGrad = torch.no_grad();
         foreach (var (name, tensor) in target)
@@ -132,6 +136,16 @@ public static class ModelFile
     {
         using var scope = torch.NewDisposeScope();
         return values.isfinite().all().item<bool>() && values.eq(values.trunc()).all().item<bool>();
+    }
+
+    // A float64 1e300 would become infinity in float32, and 1e30 an arbitrary int64 (libtorch does not saturate).
+    static bool Overflows(Tensor values, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var converted = values.to(dtype);
+        return converted.is_floating_point()
+            ? (values.isfinite() & converted.isfinite().logical_not()).any().item<bool>()
+            : !converted.to(values.dtype).eq(values).all().item<bool>();
     }
 
     static T? ReadMetadata<T>(IReadOnlyDictionary<string, string> metadata, string key) where T : class

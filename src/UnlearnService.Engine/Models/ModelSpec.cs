@@ -1,10 +1,11 @@
 using System.Text.Json.Serialization;
 using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Formats;
 
 namespace UnlearnService.Engine.Models;
 
 /// <summary>The built-in architectures.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<Architecture>))]
+[JsonConverter(typeof(EnumNameConverter<Architecture>))]
 public enum Architecture
 {
     /// <summary>Fully connected network: fc1 … fcN with ReLU between.</summary>
@@ -78,10 +79,8 @@ public sealed record ModelSpec
     /// </summary>
     public void Validate()
     {
-        if (!Enum.IsDefined(Architecture))
-            throw new ArgumentException($"Architecture {(int)Architecture} is not one of {string.Join(", ", Enum.GetNames<Architecture>())}.");
-        if (!Enum.IsDefined(Task))
-            throw new ArgumentException($"Task {(int)Task} is not one of {string.Join(", ", Enum.GetNames<TaskKind>())}.");
+        EnumNames.ThrowIfUndefined(Architecture, "Architecture");
+        EnumNames.ThrowIfUndefined(Task, "Task");
         if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
             throw new ArgumentException($"Input shape [{string.Join(", ", InputShape ?? [])}] must have positive dimensions.");
         if (InputElements > MaxInputElements)

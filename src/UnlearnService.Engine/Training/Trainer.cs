@@ -2,13 +2,14 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using TorchSharp;
 using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Models;
 using static TorchSharp.torch;
 
 namespace UnlearnService.Engine.Training;
 
 /// <summary>How the learning rate changes over the epochs of a training run.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<LearningRateSchedule>))]
+[JsonConverter(typeof(EnumNameConverter<LearningRateSchedule>))]
 public enum LearningRateSchedule
 {
     /// <summary>The same rate throughout.</summary>
@@ -56,6 +57,7 @@ public sealed record TrainingOptions
         if (!(LearningRate > 0) || LearningRate > 10) throw new ArgumentException($"Learning rate {LearningRate} must be in (0, 10].");
         if (Momentum is < 0 or >= 1) throw new ArgumentException($"Momentum {Momentum} must be in [0, 1).");
         if (WeightDecay is < 0 or > 1) throw new ArgumentException($"Weight decay {WeightDecay} must be in [0, 1].");
+        EnumNames.ThrowIfUndefined(Schedule, "Schedule");
         Augmentation?.Validate();
     }
 

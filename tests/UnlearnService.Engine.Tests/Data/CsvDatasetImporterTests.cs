@@ -175,4 +175,12 @@ public sealed class CsvDatasetImporterTests
     {
         Assert.Throws<ArgumentException>(() => Read("f,label\n1,0\n", new CsvImportOptions { TargetColumn = target }));
     }
+
+    [Fact]
+    public void Read_UndefinedTask_ThrowsArgumentException()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Read("f,label\n1,0\n", new CsvImportOptions { Task = (TaskKind)7 }));
+
+        Assert.StartsWith("Task 7 is not one of Classification, Regression.", error.Message, StringComparison.Ordinal);
+    }
 }

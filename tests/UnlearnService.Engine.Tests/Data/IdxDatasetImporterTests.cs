@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using ICSharpCode.SharpZipLib.Checksum;
 using TorchSharp;
 using UnlearnService.Engine.Data;
 using UnlearnService.Engine.Runtime;
@@ -23,10 +24,10 @@ public sealed class IdxDatasetImporterTests
         return bytes;
     }
 
-    internal static byte[] Gzip(byte[] bytes)
+    internal static byte[] Gzip(byte[] bytes, CompressionLevel level = CompressionLevel.Fastest)
     {
         using var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
+        using (var gzip = new GZipStream(output, level, leaveOpen: true))
             gzip.Write(bytes);
         return output.ToArray();
     }
@@ -68,6 +69,87 @@ public sealed class IdxDatasetImporterTests
     }
 
     [Fact]
+    public void Read_GzipOfSeveralMembers_SameAsPlain()
+    {
+        // Concatenated members (gzip's own output for "cat a.gz b.gz"), an empty one among them, are one file.
+        var members = Gzip(Images[..7]).Concat(Gzip([])).Concat(Gzip(Images[7..])).ToArray();
+
+        using var plain = Read(Images, Labels);
+        using var gzipped = IdxDatasetImporter.Read(NonSeekableStream.Of(members), new MemoryStream(Labels), Split.Train, "fm");
+
+        Assert.True(TensorAssert.Identical(gzipped.Features, plain.Features));
+    }
+
+    [Fact]
+    public void Read_GzipHeaderWithExtraNameCommentAndCrc_SkipsThemAndChecksTheCrc()
+    {
+        // Flags FHCRC | FEXTRA | FNAME | FCOMMENT, which .NET's writer never sets; the member's data is .NET's.
+        byte[] header = [0x1f, 0x8b, 8, 0x1e, 0, 0, 0, 0, 0, 3, 2, 0, (byte)'A', (byte)'B', .. "images.idx\0comment\0"u8];
+        var crc = new Crc32();
+        crc.Update(header);
+        byte[] member = [.. header, (byte)crc.Value, (byte)(crc.Value >> 8), .. Gzip(Images)[10..]];
+        byte[] badCrc = [.. member];
+        badCrc[header.Length] ^= 1;
+
+        using var plain = Read(Images, Labels);
+        using var gzipped = Read(member, Labels);
+        var error = Assert.Throws<DatasetFormatException>(() => Read(badCrc, Labels));
+
+        Assert.True(TensorAssert.Identical(gzipped.Features, plain.Features));
+        Assert.Equal("IDX images: the gzip data is corrupt (header CRC check failed).", error.Message);
+    }
+
+    public static TheoryData<string, byte[], string> DamagedGzipFiles()
+    {
+        // Stored (uncompressed) deflate keeps the pixels in place, so one can be changed without breaking the deflate data.
+        var image = Idx(0x08, [1, 8, 8], Enumerable.Range(0, 64).Select(i => (byte)i).ToArray());
+        var gzip = Gzip(image, CompressionLevel.NoCompression);
+        var changedPixel = (byte[])gzip.Clone();
+        changedPixel[Array.IndexOf(gzip, (byte)40, 10)] = 200;
+        var wrongLength = (byte[])gzip.Clone();
+        wrongLength[^4]++;
+        const string corrupt = "IDX images: the gzip data is corrupt";
+        const string truncated = "IDX images: the gzip data is truncated (a member ends inside";
+        return new TheoryData<string, byte[], string>
+        {
+            { "pixel changed", changedPixel, $"{corrupt} (CRC-32 check failed)." },
+            { "pixel changed, trailer cut off", changedPixel[..^8], $"{truncated} its CRC-32 and length trailer)." },
+            { "trailer cut off", gzip[..^8], $"{truncated} its CRC-32 and length trailer)." },
+            { "trailer cut short", gzip[..^3], $"{truncated} its CRC-32 and length trailer)." },
+            { "compressed data cut short", gzip[..^9], $"{truncated} its compressed data)." },
+            { "length wrong", wrongLength, $"{corrupt} (length check failed)." },
+            { "junk after the member", [.. gzip, 0], "IDX images: the gzip data is followed by bytes that are not another gzip member." },
+            { "second member cut short", [.. gzip, 0x1f, 0x8b, 8], $"{truncated} its header)." },
+            { "not deflate", [.. gzip, .. gzip[..2], 7, .. gzip[3..]], $"{corrupt} (compression method 7 is not deflate)." },
+            { "invalid code lengths", Convert.FromBase64String("H4sIAAAAAP8AAQQDY2DgYGZgYA=="), $"{corrupt} (invalid Huffman code lengths)." },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(DamagedGzipFiles))]
+    public void Read_DamagedGzip_ThrowsCorruptOrTruncated(string caseName, byte[] images, string expectedMessage)
+    {
+        var labels = Idx(0x08, [1], [0]);
+
+        var error = Assert.Throws<DatasetFormatException>(() => Read(images, labels).Dispose());
+
+        Assert.True(error.Message == expectedMessage, $"{caseName}: expected '{expectedMessage}', got '{error.Message}'");
+    }
+
+    [Fact]
+    public void OpenMaybeGzipped_DeflateDataWithoutEnd_StopsAtDeflatesLargestExpansion()
+    {
+        // SharpZipLib inflates these 17 bytes (which zlib rejects) without end when they arrive 7 at a time. The stream
+        // is read 2 bytes first (the magic), then 7 at a time; a 4-byte extra field puts the deflate data on a boundary.
+        byte[] member = [0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0, .. Convert.FromBase64String("DKcMIjuENoddOcuZBR+MfiA=")];
+        using var input = ImportStreams.OpenMaybeGzipped(NonSeekableStream.Of(member), 10_000_000, "runaway");
+
+        var error = Assert.Throws<DatasetFormatException>(() => input.CopyTo(Stream.Null));
+
+        Assert.Equal("runaway: the gzip data is corrupt (it expands more than deflate data can).", error.Message);
+    }
+
+    [Fact]
     public void Read_CallerStreams_AreLeftOpen()
     {
         var images = new MemoryStream(Gzip(Images));
@@ -78,6 +160,15 @@ public sealed class IdxDatasetImporterTests
         Assert.True(images.CanRead);
         Assert.True(labels.CanRead);
         Assert.Equal(labels.Length, labels.Position);
+    }
+
+    [Fact]
+    public void Read_UndefinedSplit_ThrowsArgumentException()
+    {
+        var error = Assert.Throws<ArgumentException>(() =>
+            IdxDatasetImporter.Read(new MemoryStream(Images), new MemoryStream(Labels), (Split)99, "fm"));
+
+        Assert.StartsWith("Split 99 is not one of Train, Test, Validation.", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -181,6 +272,7 @@ public sealed class IdxDatasetImporterTests
         Assert.Equal("IDX labels: the label of sample 0 is 7, over the limit of 7 classes.", classes.Message);
         Assert.Equal("IDX images: the dimensions ask for over 100000 bytes of UInt8 data, the limit.", expanded.Message);
         using var exactlyAtLimit = Read(Images, Labels, new DatasetImportLimits { MaxBytes = 28 });
+        using var largestLimit = Read(Images, Labels, new DatasetImportLimits { MaxBytes = long.MaxValue });
     }
 
     [Fact]

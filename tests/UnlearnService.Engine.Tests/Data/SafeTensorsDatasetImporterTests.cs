@@ -97,6 +97,7 @@ public sealed class SafeTensorsDatasetImporterTests
         { "y too short", File(() => [("x", X()), ("y", Y(0, 1))]), "safetensors dataset: y has shape [2] but x has 3 samples; y's first dimension must match." },
         { "bool y", File(() => [("x", X()), ("y", torch.ones(3, dtype: ScalarType.Bool))]), "safetensors dataset: y is Bool; labels must be an integer dtype (classification) or a float dtype (regression)." },
         { "2-D int y", File(() => [("x", X()), ("y", torch.zeros(3, 2, dtype: ScalarType.Int64))]), "safetensors dataset: y is an integer tensor (classification) of shape [3, 2]; class labels must be one-dimensional [N]." },
+        { "no targets", File(() => [("x", X()), ("y", torch.empty(3, 0))]), "safetensors dataset: y has shape [3, 0]; every sample needs at least one target." },
         { "3-D float y", File(() => [("x", X()), ("y", torch.zeros(3, 2, 2))]), "safetensors dataset: y is a float tensor (regression) of shape [3, 2, 2]; targets must be [N] or [N, k]." },
         { "infinite target", File(() => [("x", X()), ("y", torch.tensor(new[] { 1f, float.PositiveInfinity, 0f }))]), "safetensors dataset: y holds a target that is not finite (or too large for float32)." },
         { "negative label", File(() => [("x", X()), ("y", Y(0, -3, 1))]), "safetensors dataset: y holds the label -3; class labels must not be negative." },
@@ -122,6 +123,26 @@ public sealed class SafeTensorsDatasetImporterTests
 
         Assert.True(error.Message.StartsWith(expectedMessageStart, StringComparison.Ordinal),
             $"{caseName}: expected '{expectedMessageStart}', got '{error.Message}'");
+    }
+
+    [Fact]
+    public void Read_UnexpectedTensor_RefusedBeforeAnyTensorIsRead()
+    {
+        // The header promises 4 bytes that never come: reading tensors would fail on them, the header check comes first.
+        var bytes = Formats.SafeTensorsTests.RawFile("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""");
+
+        var error = Assert.Throws<DatasetFormatException>(() => SafeTensorsDatasetImporter.Read(NonSeekableStream.Of(bytes)));
+
+        Assert.Equal("safetensors dataset: unexpected tensor 'w'; a dataset has x, y and optionally split.", error.Message);
+    }
+
+    [Fact]
+    public void Read_FeaturesBeyondMemoryWithByteLimitRaised_ThrowsDatasetFormatException()
+    {
+        var error = Assert.Throws<DatasetFormatException>(() => SafeTensorsDatasetImporter.Read(
+            NonSeekableStream.Of(Formats.SafeTensorsTests.UnallocatableFile("x")), limits: new DatasetImportLimits { MaxBytes = long.MaxValue }));
+
+        Assert.Equal($"safetensors dataset: Tensor 'x' needs {1L << 58} bytes of memory, which could not be allocated.", error.Message);
     }
 
     [Fact]

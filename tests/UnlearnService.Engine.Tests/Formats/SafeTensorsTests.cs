@@ -217,11 +217,30 @@ public sealed class SafeTensorsTests
             SafeTensors.Read(new MemoryStream(bytes), new SafeTensorsLimits { MaxDataBytes = 399 }));
         var rank = Assert.Throws<SafeTensorsFormatException>(() =>
             SafeTensors.Read(new MemoryStream(ToBytes([("w", torch.ones(1, 1, 1))])), new SafeTensorsLimits { MaxRank = 2 }));
+        var threeEmpty = ToBytes([("a", torch.empty(0)), ("b", torch.empty(0)), ("c", torch.empty(0))]);
+        var tensors = Assert.Throws<SafeTensorsFormatException>(() =>
+            SafeTensors.Read(new MemoryStream(threeEmpty), new SafeTensorsLimits { MaxTensors = 2 }));
 
         Assert.EndsWith("is over the limit of 16 bytes.", header.Message);
         Assert.Equal("The tensors need 400 bytes, over the limit of 399.", data.Message);
         Assert.Equal("The shape of tensor 'w' has more than 2 dimensions.", rank.Message);
+        Assert.Equal("The header has more than 2 tensors, the limit.", tensors.Message);
         using var accepted = SafeTensors.Read(new MemoryStream(bytes), new SafeTensorsLimits { MaxDataBytes = 400 });
+        using var threeAccepted = SafeTensors.Read(new MemoryStream(threeEmpty), new SafeTensorsLimits { MaxTensors = 3 });
+    }
+
+    /// <summary>A header of one U8 tensor of 2^58 bytes, more than any address space, and none of its bytes.</summary>
+    internal static byte[] UnallocatableFile(string name) =>
+        RawFile($$$"""{"{{{name}}}":{"dtype":"U8","shape":[{{{1L << 58}}}],"data_offsets":[0,{{{1L << 58}}}]}}""");
+
+    [Fact]
+    public void Read_TensorBeyondMemoryWithDataLimitRaised_ThrowsFormatException()
+    {
+        // A stream that cannot seek allocates before its bytes arrive, so only the allocation itself can refuse this.
+        var error = Assert.Throws<SafeTensorsFormatException>(() =>
+            SafeTensors.Read(NonSeekableStream.Of(UnallocatableFile("t")), new SafeTensorsLimits { MaxDataBytes = long.MaxValue }));
+
+        Assert.Equal($"Tensor 't' needs {1L << 58} bytes of memory, which could not be allocated.", error.Message);
     }
 
     [Fact]
@@ -248,7 +267,8 @@ public sealed class SafeTensorsTests
             { "header beyond file", RawFile("{}", declaredLength: 64), "The header length 64 goes beyond the end of the file." },
             { "not UTF-8", RawFile([(byte)'{', 0xC3, 0x28, (byte)'}'], []), "The header is not valid UTF-8." },
             { "overlong UTF-8", RawFile([(byte)'"', 0xC0, 0xAF, (byte)'"'], []), "The header is not valid UTF-8." },
-            { "empty header", RawFile(""), "The header is not valid JSON:" },
+            { "empty header", RawFile(""), "The header is not valid JSON: it is empty." },
+            { "blank header", RawFile("        "), "The header is not valid JSON: it is empty." },
             { "truncated JSON", RawFile("{\"a\":"), "The header is not valid JSON:" },
             { "trailing comma", RawFile("{" + a4 + ",}", 4), "The header is not valid JSON:" },
             { "two JSON values", RawFile("{} {}"), "The header is not valid JSON:" },

@@ -53,6 +53,20 @@ public sealed class UnlearnerTests
     }
 
     [Theory]
+    [InlineData("salun", UnlearningMethod.SalUn)]
+    [InlineData(" SsdLabelFree ", UnlearningMethod.SsdLabelFree)]
+    [InlineData("finetune", UnlearningMethod.FineTune)]
+    [InlineData("FineTune, GradientAscent", null)] // Enum.TryParse ORs these into RandomLabel
+    [InlineData("3", null)]
+    [InlineData("", null)]
+    public void UnlearningMethodNames_TryParse_TakesNamesOnly(string name, UnlearningMethod? expected)
+    {
+        var parsed = UnlearningMethodNames.TryParse(name, out var method);
+
+        Assert.Equal(expected, parsed ? method : null);
+    }
+
+    [Theory]
     [InlineData(PassOrder.Sequential, 256)]
     [InlineData(PassOrder.Shuffled, 256)]
     [InlineData(PassOrder.Sequential, 10)]

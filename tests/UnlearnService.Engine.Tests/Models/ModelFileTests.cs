@@ -99,7 +99,10 @@ public sealed class ModelFileTests
 
     [Theory]
     [InlineData("""{"architecture":"Mlp","inputShape":null,"outputs":2}""", "The model spec is impossible: Input shape [] must have positive dimensions.")]
-    [InlineData("""{"architecture":7,"inputShape":[4],"outputs":2}""", "The model spec is impossible: Architecture 7 is not one of Mlp, SmallCnn, ResNet18, TorchScript.")]
+    [InlineData("""{"architecture":7,"inputShape":[4],"outputs":2}""", "not a valid ModelSpec: Architecture must be one of the names Mlp, SmallCnn, ResNet18, TorchScript, not a JSON Number.")]
+    [InlineData("""{"architecture":"1","inputShape":[4],"outputs":2}""", "Architecture must be one of the names Mlp, SmallCnn, ResNet18, TorchScript, not '1'.")]
+    [InlineData("""{"architecture":"SmallCnn, ResNet18","inputShape":[4],"outputs":2}""", "Architecture must be one of the names Mlp, SmallCnn, ResNet18, TorchScript, not 'SmallCnn, ResNet18'.")]
+    [InlineData("""{"architecture":"Mlp","inputShape":[4],"outputs":2,"task":7}""", "The model spec is impossible: Task 7 is not one of Classification, Regression.")]
     [InlineData("""{"architecture":"TorchScript","inputShape":[4],"outputs":2}""", "The spec names a TorchScript model, whose weights come in its archive, not as safetensors.")]
     [InlineData("""{"architecture":"Mlp","inputShape":[1000000],"outputs":2,"width":4096}""", "The model spec is impossible: Mlp at width 4096 on input [1000000] with 2 outputs would have 4.11E+09 parameters, over the limit of 250000000.")]
     [InlineData("""{"architecture":"Mlp","inputShape":[100000000],"outputs":2}""", "The model spec is impossible: Input shape [100000000] has more than 16777216 values per sample, the limit.")]
@@ -120,11 +123,43 @@ public sealed class ModelFileTests
     }
 
     [Theory]
+    [InlineData("""{"schedule":7}""", "LearningRateSchedule must be one of the names Constant, Cosine, Step, not a JSON Number.")]
+    [InlineData("""{"schedule":"7"}""", "LearningRateSchedule must be one of the names Constant, Cosine, Step, not '7'.")]
+    [InlineData("""{"schedule":"Constant, Cosine"}""", "LearningRateSchedule must be one of the names Constant, Cosine, Step, not 'Constant, Cosine'.")]
+    public void Load_StoredRecipeWithoutAScheduleName_IsRefused(string recipeJson, string message)
+    {
+        var spec = new ModelSpec { Architecture = Architecture.Mlp, InputShape = [4], Outputs = 2, Width = 3, Depth = 1 };
+        using var model = ModelZoo.Create(spec, seed: 1);
+        using var stream = new MemoryStream();
+        ModelFile.Save(stream, model, spec, extraMetadata: new Dictionary<string, string> { [ModelFile.RecipeKey] = recipeJson });
+        stream.Position = 0;
+
+        var error = Assert.Throws<ModelFormatException>(() => ModelFile.Load(stream));
+
+        Assert.Equal($"The 'unlearn.recipe' metadata is not a valid TrainingOptions: {message}", error.Message);
+    }
+
+    [Fact]
+    public void Validate_UndefinedScheduleOrArchitecture_NamesTheValue()
+    {
+        var recipe = Assert.Throws<ArgumentException>(() => new TrainingOptions { Schedule = (LearningRateSchedule)7 }.Validate());
+        var spec = Assert.Throws<ArgumentException>(() => new ModelSpec { Architecture = (Architecture)9, InputShape = [4], Outputs = 2 }.Validate());
+
+        Assert.Equal("Schedule 7 is not one of Constant, Cosine, Step.", recipe.Message);
+        Assert.Equal("Architecture 9 is not one of Mlp, SmallCnn, ResNet18, TorchScript.", spec.Message);
+    }
+
+    [Theory]
     [InlineData("bn1.num_batches_tracked", ScalarType.Float32, 0.7, "'bn1.num_batches_tracked' holds a value that is not a whole number, which its Int64 buffer cannot take.")]
     [InlineData("bn1.num_batches_tracked", ScalarType.Float16, 3.0, null)]
     [InlineData("fc2.bias", ScalarType.Int64, 0.0, "'fc2.bias' has dtype Int64, which cannot hold Float32 weights.")]
     [InlineData("fc2.bias", ScalarType.Bool, 0.0, "'fc2.bias' has dtype Bool, which cannot hold Float32 weights.")]
     [InlineData("fc2.bias", ScalarType.Float64, 0.0, null)]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float64, 1e30, "'bn1.num_batches_tracked' holds a value outside the range of Int64.")]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float64, 9223372036854775808.0, "'bn1.num_batches_tracked' holds a value outside the range of Int64.")]
+    [InlineData("bn1.num_batches_tracked", ScalarType.Float64, -9223372036854775808.0, null)]
+    [InlineData("fc2.bias", ScalarType.Float64, 1e300, "'fc2.bias' holds a value outside the range of Float32.")]
+    [InlineData("fc2.bias", ScalarType.Float64, double.PositiveInfinity, null)] // the file's own: the caller decides (FirstNonFinite)
     public void LoadStateDict_DtypeOfAnotherKind_IsRefusedAndFloatWidthsConvert(string name, ScalarType dtype, double added, string? message)
     {
         var spec = new ModelSpec { Architecture = Architecture.SmallCnn, InputShape = [1, 8, 8], Outputs = 2, Width = 2 };
