@@ -8,7 +8,7 @@ namespace UnlearnService.Engine.Formats;
 /// defined or not, and comma-separated lists that they OR together even for enums that are not flags: "SmallCnn,
 /// ResNet18" reads as TorchScript, and "FineTune, GradientAscent" as RandomLabel.
 /// </summary>
-internal static class EnumNames
+public static class EnumNames
 {
     /// <summary>Finds the member declared with this name, ignoring case; false for anything else.</summary>
     public static bool TryParse<TEnum>(string? name, out TEnum value) where TEnum : struct, Enum

@@ -84,7 +84,8 @@ internal static class ServiceApp
         {
             // A misspelt field is an error, not a silently ignored default.
             json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
-            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+            // Enums by name: a number would be taken even where no member declares it.
+            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(namingPolicy: null, allowIntegerValues: false));
         });
         builder.Services.AddValidation();
         builder.Services.AddEndpointsApiExplorer();

@@ -161,6 +161,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "unknown augmentation field", 400, "rotate" },
         { "empty augmentation", 400, "does nothing" },
         { "TorchScript as architecture", 400, "architecture 'TorchScript' is not Mlp, SmallCnn or ResNet18" },
+        { "architectures listed", 400, "architecture 'Mlp, SmallCnn' is not Mlp, SmallCnn or ResNet18" },
         { "spec of a model too large to build", 422, "would have 4.11E+09 parameters, over the limit" },
         { "NaN weights", 422, "'fc2.bias' holds NaN or infinite values" },
         { "infinite weights", 422, "'fc2.bias' holds NaN or infinite values" },
@@ -184,6 +185,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "bad recipe" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"epochs\": -1}"), ("weights", weights)),
             "bad augmentation" => Form(("name", "m"), ("dataset_id", dataset), ("recipe", "{\"augmentation\": {\"padding\": -3}}"), ("weights", weights)),
             "TorchScript as architecture" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "TorchScript"), ("weights", weights)),
+            // Enum.TryParse would OR the two into SmallCnn.
+            "architectures listed" => Form(("name", "m"), ("dataset_id", dataset), ("architecture", "Mlp, SmallCnn"), ("weights", weights)),
             "spec of a model too large to build" => Form(("name", "m"), ("dataset_id", dataset), ("weights", SpecOnly(
                 """{"architecture":"Mlp","inputShape":[1000000],"outputs":10,"width":4096}"""))),
             "NaN weights" => Form(("name", "m"), ("dataset_id", dataset), ("weights", WithBias(weights, float.NaN))),

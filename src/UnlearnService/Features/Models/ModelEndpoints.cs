@@ -177,8 +177,7 @@ internal static class ModelEndpoints
     {
         if (!upload.Fields.TryGetValue("architecture", out var text)) return null;
         // TorchScript is chosen by format=torchscript: its weights are an archive, not a state dict.
-        if (!Enum.TryParse<Architecture>(text.Trim(), ignoreCase: true, out var architecture) || int.TryParse(text, out _)
-            || architecture == Architecture.TorchScript)
+        if (!EnumNames.TryParse<Architecture>(text.Trim(), out var architecture) || architecture == Architecture.TorchScript)
             throw new ProblemException(StatusCodes.Status400BadRequest, $"architecture '{text}' is not Mlp, SmallCnn or ResNet18.");
         int? Number(string field) => upload.Fields.TryGetValue(field, out var v)
             ? int.TryParse(v, out var n) ? n : throw new ProblemException(StatusCodes.Status400BadRequest, $"{field} must be a whole number.")
