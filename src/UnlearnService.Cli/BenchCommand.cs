@@ -39,7 +39,9 @@ internal static class BenchCommand
         var subset = new Option<int>("--train-size") { Description = "Training subset size (without --full).", DefaultValueFactory = _ => 10_000 };
 
         var command = new Command("bench", "Run the Fashion-MNIST unlearning benchmark and write BENCHMARKS.md.");
-        foreach (var option in new Option[] { data, full, width, epochs, tune, noAugment, noiseFloor, methods, output, json, subset, CliOptions.Seed, CliOptions.Device })
+        // One seed for everything here: the data's subset and split, training, and every run.
+        var seed = new Option<long>("--seed") { Description = "Seed of the data's subset, the training and every run.", DefaultValueFactory = _ => 0 };
+        foreach (var option in new Option[] { data, full, width, epochs, tune, noAugment, noiseFloor, methods, output, json, subset, seed, CliOptions.Device })
             command.Options.Add(option);
         command.SetAction((result, cancellationToken) => CliOptions.Cancellable(cancellationToken, () =>
         {
@@ -49,7 +51,7 @@ internal static class BenchCommand
                 .Where(m => m != UnlearningMethod.Retrain).ToList();
             var run = new BenchRun(
                 result.GetValue(data)!, result.GetValue(full), result.GetValue(subset), result.GetValue(width), result.GetValue(epochs),
-                !result.GetValue(noAugment), !result.GetValue(tune), !result.GetValue(noiseFloor), selected, result.GetValue(CliOptions.Seed), CliOptions.DeviceOf(result));
+                !result.GetValue(noAugment), !result.GetValue(tune), !result.GetValue(noiseFloor), selected, result.GetValue(seed), CliOptions.DeviceOf(result));
             var report = run.Execute(cancellationToken);
             outputs.WriteAll(new Dictionary<string, Action<Stream>>
             {

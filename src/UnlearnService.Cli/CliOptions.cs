@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using UnlearnService.Engine.Data;
+using UnlearnService.Engine.Formats;
 using UnlearnService.Engine.Methods;
 using UnlearnService.Engine.Runtime;
 
@@ -42,7 +43,11 @@ internal static class CliOptions
     public static readonly Option<double?> MaskRatio = new("--ratio") { Description = "SalUn mask ratio r (default 0.5)." };
     public static readonly Option<double?> Alpha = new("--alpha") { Description = "SSD selection α (default 10) or ℓ1 α." };
     public static readonly Option<double?> Lambda = new("--lambda") { Description = "SSD dampening λ (default 1)." };
-    public static readonly Option<PassOrder?> PassOrder = new("--pass-order") { Description = "SalUn and RL: Sequential (Df then Dr each epoch, the default) or Shuffled (one mixed pass over both)." };
+    public static readonly Option<PassOrder?> PassOrder = new("--pass-order")
+    {
+        Description = "SalUn and RL: Sequential (Df then Dr each epoch, the default) or Shuffled (one mixed pass over both).",
+        CustomParser = r => ParseName<PassOrder>(r),
+    };
 
     public static void AddData(Command command, Option<string> data)
     {
@@ -85,6 +90,18 @@ internal static class CliOptions
             return text;
         },
     };
+
+    /// <summary>
+    /// An enum option's value by declared name only (any case): System.CommandLine's own parsing takes numbers and ORs
+    /// comma-separated names together ("Mlp,SmallCnn" would read as SmallCnn).
+    /// </summary>
+    public static TEnum ParseName<TEnum>(System.CommandLine.Parsing.ArgumentResult result) where TEnum : struct, Enum
+    {
+        var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+        if (EnumNames.TryParse<TEnum>(text, out var value)) return value;
+        result.AddError($"'{text}' is not one of {EnumNames.List<TEnum>()}.");
+        return default;
+    }
 
     /// <summary>
     /// Runs a command's work; when Ctrl+C cancels <paramref name="cancellationToken"/>, ends with one line and exit code

@@ -13,11 +13,22 @@ internal sealed record DataSource(string Spec, string? Target, bool Regression, 
     public const string Help =
         "fashion-mnist[:DIR] (Debian's dataset-fashion-mnist when DIR is omitted), idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS], csv:FILE or safetensors:FILE";
 
+    /// <summary>The kind of source and what follows its colon.</summary>
+    (string Kind, string? Argument) Parts => Spec.IndexOf(':', StringComparison.Ordinal) is var colon and >= 0
+        ? (Spec[..colon], Spec[(colon + 1)..])
+        : (Spec, null);
+
+    /// <summary>The files named on the command line that the data is read from, so that no output overwrites one.</summary>
+    public IReadOnlyList<string> Files => Parts switch
+    {
+        ("idx", { } files) => files.Split(','),
+        ("csv" or "safetensors", { Length: > 0 } file) => [file],
+        _ => [],
+    };
+
     public Dataset Load()
     {
-        var colon = Spec.IndexOf(':', StringComparison.Ordinal);
-        var kind = colon < 0 ? Spec : Spec[..colon];
-        var argument = colon < 0 ? null : Spec[(colon + 1)..];
+        var (kind, argument) = Parts;
         using var raw = kind switch
         {
             "fashion-mnist" => LoadIdxFolder(argument ?? FindDebianFashionMnist()),

@@ -25,6 +25,7 @@ internal static class ForgetCommand
     {
         Description = "Tuning: EstimatedGap (least estimated gap to a retrained model) or UtilityLoss (least utility loss) among the candidates that pass.",
         DefaultValueFactory = _ => TuneObjective.EstimatedGap,
+        CustomParser = CliOptions.ParseName<TuneObjective>,
     };
 
     static string[] SplitCommas(System.CommandLine.Parsing.ArgumentResult r) =>
@@ -78,13 +79,13 @@ internal static class ForgetCommand
         var settings = CliOptions.SettingsOf(result);
         if (tune) RefuseSearchedValues(result, method);
         var modelPath = result.GetValue(Model)!;
+        var source = CliOptions.DataSourceOf(result, data);
         var outputs = OutputFiles.Check([("--out", output), (output is null ? "--report" : "--metrics", jsonPath)],
-            [("--model", modelPath), ("--ids-file", result.GetValue(IdsFile))]);
+            [("--model", modelPath), ("--ids-file", result.GetValue(IdsFile)), .. source.Files.Select(f => ("--data", (string?)f))]);
         var device = CliOptions.DeviceOf(result);
         var spec = ForgetSpecOf(result);
-        var source = CliOptions.DataSourceOf(result, data);
         using var dataset = source.Load();
-        using var loaded = LoadModel(modelPath, dataset);
+        using var loaded = LoadModel(modelPath, dataset, cancellationToken);
         EnsureFits(loaded, dataset);
         // Every value the method would refuse, before the evaluation spends time.
         var resolved = settings.Resolve(method, loaded.Recipe);
@@ -125,7 +126,7 @@ internal static class ForgetCommand
         var after = UnlearningMetrics.Measure(loaded.Model, deviceData, partition.Forget, partition.Retain, partition.Test, cancellationToken);
         var verdict = Verdict.Judge(before, after, partition.Kind, dataset.ClassCount);
         loaded.Model.to(torch.CPU);
-        var weights = Serialize(loaded, dataset);
+        var weights = Serialize(loaded);
         var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(weights));
         outputs.WriteAll(new Dictionary<string, Action<Stream>>
         {
@@ -151,7 +152,7 @@ internal static class ForgetCommand
     }
 
     /// <summary>A *.pt file is TorchScript, shaped by the dataset; anything else safetensors with its spec.</summary>
-    static LoadedModel LoadModel(string path, Dataset dataset)
+    static LoadedModel LoadModel(string path, Dataset dataset, CancellationToken cancellationToken)
     {
         using var stream = File.OpenRead(path);
         if (!path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
@@ -161,8 +162,8 @@ internal static class ForgetCommand
             return model;
         }
         // libtorch aborts the process on some malformed archives: a child process tries it first.
-        TorchScriptCheck.EnsureSafeAsync(HostCommand.Of(typeof(ForgetCommand).Assembly), path, dataset.SampleShape, TimeSpan.FromMinutes(10))
-            .GetAwaiter().GetResult();
+        TorchScriptCheck.EnsureSafeAsync(HostCommand.Of(typeof(ForgetCommand).Assembly), path, dataset.SampleShape, TimeSpan.FromMinutes(10),
+            cancellationToken).GetAwaiter().GetResult();
         return ModelArchive.Load(stream, new ModelSpec
         {
             Architecture = Architecture.TorchScript, InputShape = dataset.SampleShape, Task = dataset.Task,
@@ -181,12 +182,12 @@ internal static class ForgetCommand
             throw new ArgumentException($"The model has {model.Spec.Outputs} outputs but the data has {dataset.ClassCount} classes.");
     }
 
-    /// <summary>The weights in their own kind; zoo weights keep the fingerprint of the data the model was trained on.</summary>
-    static byte[] Serialize(LoadedModel model, Dataset dataset)
+    /// <summary>The weights in their own kind; zoo weights keep the input's fingerprint of its training data, if it had one.</summary>
+    static byte[] Serialize(LoadedModel model)
     {
         using var buffer = new MemoryStream();
         if (ModelArchive.IsTorchScript(model.Spec)) ModelArchive.Save(buffer, model, model.Recipe);
-        else ModelFile.Save(buffer, model.Model, model.Spec, model.Recipe, TrainingData.Metadata(dataset));
+        else ModelFile.Save(buffer, model.Model, model.Spec, model.Recipe, TrainingData.Carried(model));
         return buffer.ToArray();
     }
 

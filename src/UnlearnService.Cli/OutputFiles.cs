@@ -2,8 +2,8 @@ namespace UnlearnService.Cli;
 
 /// <summary>
 /// A command's output files, checked before any work (a mistyped folder should not cost a training run) and written
-/// all together: each goes to a temporary file beside its path first, and only when every one is complete are they
-/// moved into place, so a failure leaves the earlier outputs as they were.
+/// together: each goes to a temporary file beside its path first, and only when every one is complete are they moved
+/// into place, so a failed write leaves every earlier output as it was (a failed move, after that, is not undone).
 /// </summary>
 internal sealed class OutputFiles
 {
@@ -23,7 +23,8 @@ internal sealed class OutputFiles
             var full = System.IO.Path.GetFullPath(path);
             if (files._files.Concat(given).FirstOrDefault(f => f.Path == full) is { Option: { } other })
                 throw new ArgumentException($"{option} and {other} name the same file, {path}: give {option} a path of its own.");
-            if (Directory.Exists(full)) throw new ArgumentException($"{option} names a folder, {path}: give a file name.");
+            if (Directory.Exists(full) || System.IO.Path.EndsInDirectorySeparator(path))
+                throw new ArgumentException($"{option} names a folder, {path}: give a file name.");
             var folder = System.IO.Path.GetDirectoryName(full)!;
             Directory.CreateDirectory(folder);
             var probe = System.IO.Path.Combine(folder, $".unlearn-write-check-{Guid.NewGuid():N}");

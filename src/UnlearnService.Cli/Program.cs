@@ -25,9 +25,11 @@ try
 }
 catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or UnlearnService.Engine.Models.ModelFormatException
     or UnlearnService.Engine.Formats.SafeTensorsFormatException or UnlearnService.Engine.Data.DatasetFormatException
-    or System.Text.Json.JsonException or System.Runtime.InteropServices.ExternalException or UnlearnService.Engine.Training.TrainingDivergedException)
+    or System.Text.Json.JsonException or System.Runtime.InteropServices.ExternalException or UnlearnService.Engine.Training.TrainingDivergedException
+    or InvalidOperationException)
 {
     // ExternalException: libtorch refused something (a TorchScript model that fails on the data, a device that is not there).
+    // InvalidOperationException: something the work needs could not run (the TorchScript check's child process).
     // An ArgumentException's message ends in "(Parameter 'name')", a .NET name that means nothing on the command line.
     var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
     Console.Error.WriteLine($"error: {message.Split('\n')[0]}");

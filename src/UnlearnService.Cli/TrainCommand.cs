@@ -13,18 +13,25 @@ internal static class TrainCommand
     public static Command Create()
     {
         var data = CliOptions.Data();
-        var architecture = new Option<Architecture>("--arch") { Description = "Mlp, SmallCnn or ResNet18.", DefaultValueFactory = _ => Architecture.SmallCnn };
+        var architecture = new Option<Architecture>("--arch")
+        {
+            Description = "Mlp, SmallCnn or ResNet18.", DefaultValueFactory = _ => Architecture.SmallCnn, CustomParser = CliOptions.ParseName<Architecture>,
+        };
         architecture.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<Architecture>() is var a && (a == Architecture.TorchScript || !Enum.IsDefined(a)))
-                r.AddError($"--arch {a} is not a zoo model: use Mlp, SmallCnn or ResNet18.");
+            if (r.GetValueOrDefault<Architecture>() == Architecture.TorchScript)
+                r.AddError("--arch TorchScript is not a zoo model: use Mlp, SmallCnn or ResNet18.");
         });
         var width = new Option<int?>("--width") { Description = "Model width (zoo default when omitted)." };
         var depth = new Option<int?>("--depth") { Description = "MLP hidden layers." };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 20 };
         var lr = new Option<double>("--lr") { Description = "Initial learning rate of SGD (momentum 0.9, weight decay 5e-4).", DefaultValueFactory = _ => 0.05 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
-        var schedule = new Option<LearningRateSchedule>("--schedule") { Description = "Learning-rate schedule: Constant, Cosine or Step.", DefaultValueFactory = _ => LearningRateSchedule.Cosine };
+        var schedule = new Option<LearningRateSchedule>("--schedule")
+        {
+            Description = "Learning-rate schedule: Constant, Cosine or Step.", DefaultValueFactory = _ => LearningRateSchedule.Cosine,
+            CustomParser = CliOptions.ParseName<LearningRateSchedule>,
+        };
         var flip = new Option<bool>("--augment-flip") { Description = "Augment training images with random horizontal flips." };
         var padding = new Option<int>("--augment-padding") { Description = "Augment training images with random shifts of up to this many pixels (zero padding)." };
         var minAccuracy = new Option<double?>("--min-train-accuracy") { Description = "Train again with twice the epochs (up to 4×) until training accuracy reaches this percentage." };
@@ -41,9 +48,11 @@ internal static class TrainCommand
             command.Options.Add(option);
         command.SetAction((result, cancellationToken) => CliOptions.Cancellable(cancellationToken, () =>
         {
-            var outputs = OutputFiles.Check([("--out", result.GetValue(output)), ("--report", result.GetValue(report))], []);
+            var source = CliOptions.DataSourceOf(result, data);
+            var outputs = OutputFiles.Check([("--out", result.GetValue(output)), ("--report", result.GetValue(report))],
+                source.Files.Select(f => ("--data", (string?)f)));
             var device = CliOptions.DeviceOf(result);
-            using var dataset = CliOptions.DataSourceOf(result, data).Load();
+            using var dataset = source.Load();
             var spec = new ModelSpec
             {
                 Architecture = result.GetValue(architecture),

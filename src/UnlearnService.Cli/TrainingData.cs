@@ -21,8 +21,12 @@ internal static class TrainingData
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', ids))));
     }
 
-    /// <summary>The metadata to write with weights trained on (or unlearned from a model trained on) <paramref name="dataset"/>.</summary>
+    /// <summary>The metadata to write with weights trained on <paramref name="dataset"/>.</summary>
     public static Dictionary<string, string> Metadata(Dataset dataset) => new() { [MetadataKey] = Fingerprint(dataset) };
+
+    /// <summary>The fingerprint <paramref name="model"/> carries, to keep in weights unlearned from it (none: nothing is claimed).</summary>
+    public static Dictionary<string, string> Carried(LoadedModel model) =>
+        model.Metadata.TryGetValue(MetadataKey, out var fingerprint) ? new() { [MetadataKey] = fingerprint } : [];
 
     /// <summary>Refuses <paramref name="dataset"/> when the model's metadata names other training samples.</summary>
     public static void EnsureTrainedOn(LoadedModel model, Dataset dataset)

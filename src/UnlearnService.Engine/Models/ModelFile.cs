@@ -138,15 +138,32 @@ public static class ModelFile
         return values.isfinite().all().item<bool>() && values.eq(values.trunc()).all().item<bool>();
     }
 
-    // A float64 1e300 would become infinity in float32, and 1e30 an arbitrary int64 (libtorch does not saturate).
+    // A float64 1e300 would become infinity in float32, and 1e30 an arbitrary int64 (x86 does not saturate; ARM64 does,
+    // so a float's round trip through the integer type could pass there: its range is checked instead).
     static bool Overflows(Tensor values, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
+        if (values.is_floating_point() && IntegerRange(dtype) is { } range)
+        {
+            using Scalar lowest = range.Low.ToScalar(), beyond = range.High.ToScalar(); // held for the call (engine README: Scalars)
+            return (values.lt(lowest) | values.ge(beyond)).any().item<bool>();
+        }
         var converted = values.to(dtype);
         return converted.is_floating_point()
             ? (values.isfinite() & converted.isfinite().logical_not()).any().item<bool>()
             : !converted.to(values.dtype).eq(values).all().item<bool>();
     }
+
+    /// <summary>[low, high) of an integer dtype, as doubles (exact: powers of two).</summary>
+    static (double Low, double High)? IntegerRange(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Int64 => (-Math.Pow(2, 63), Math.Pow(2, 63)),
+        ScalarType.Int32 => (-Math.Pow(2, 31), Math.Pow(2, 31)),
+        ScalarType.Int16 => (-Math.Pow(2, 15), Math.Pow(2, 15)),
+        ScalarType.Int8 => (-128, 128),
+        ScalarType.Byte => (0, 256),
+        _ => null,
+    };
 
     static T? ReadMetadata<T>(IReadOnlyDictionary<string, string> metadata, string key) where T : class
     {

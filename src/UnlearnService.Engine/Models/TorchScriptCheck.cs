@@ -35,27 +35,44 @@ public sealed record HostCommand(string FileName, IReadOnlyList<string> Argument
 /// Loads a TorchScript archive from an untrusted source in a child process before this process loads it.
 /// libtorch reports errors in an archive's code (an unknown type, a syntax error) with <c>torch::jit::ErrorReport</c>,
 /// which TorchSharp 0.107's native layer does not catch: the C++ exception reaches .NET's frames and the runtime aborts
-/// the whole process (a service with it). A child that survives loading the archive and running it once proves that
-/// this process can do the same: the same bytes take the same path. A child that dies, or runs past the timeout, means
-/// the archive is refused. Programs that load uploaded archives route <see cref="Command"/> to <see cref="RunChild"/>.
+/// the whole process (a service with it). A child that survives loading the archive and running it once on zeros shows
+/// that this process can load it too: the same bytes take the same path through the importer. A child that dies of a
+/// crash signal once it has started loading, or runs past the timeout, means the archive is refused. Programs that load
+/// uploaded archives route <see cref="Command"/> to <see cref="RunChild"/>.
 /// </summary>
-public static class TorchScriptCheck
+public static partial class TorchScriptCheck
 {
     /// <summary>The first argument that makes a program run <see cref="RunChild"/> with the rest.</summary>
     public const string Command = "check-torchscript";
 
+    /// <summary>What the child prints once it is up and about to load: a death before it is not the archive's doing.</summary>
+    const string LoadingMarker = "loading";
+
+    /// <summary>Exit codes of a process killed by SIGILL, SIGABRT, SIGBUS, SIGFPE or SIGSEGV (128 + signal): a crash.</summary>
+    static readonly int[] CrashExitCodes = [132, 134, 135, 136, 139];
+
+    /// <summary>How much of the child's output is kept: an archive's code may print without end.</summary>
+    const int OutputKept = 64 * 1024;
+
     /// <summary>
     /// The child's side: loads the archive at <c>args[0]</c> and runs it once on zeros of the input shape <c>args[1]</c>
-    /// (e.g. <c>1x28x28</c>). Exits 0 whenever the process survives, including when libtorch refuses the archive
-    /// with an error the caller can catch (the caller's own load then reports it); 2 on malformed arguments.
+    /// (e.g. <c>1x28x28</c>), within <c>args[2]</c> seconds. Exits 0 whenever the process survives, including when
+    /// libtorch refuses the archive with an error the caller can catch (the caller's own load then reports it); 2 on
+    /// malformed arguments; 124 past its deadline. It dies with its parent (Linux).
     /// </summary>
     public static int RunChild(IReadOnlyList<string> args)
     {
-        if (args.Count != 2 || ParseShape(args[1]) is not { } shape)
+        if (args.Count != 3 || ParseShape(args[1]) is not { } shape || !int.TryParse(args[2], out var seconds) || seconds < 1)
         {
-            Console.Error.WriteLine($"usage: {Command} ARCHIVE SHAPE (e.g. 1x28x28)");
+            Console.Error.WriteLine($"usage: {Command} ARCHIVE SHAPE SECONDS (e.g. model.pt 1x28x28 120)");
             return 2;
         }
+        // A parent that is gone, or an archive that loops for ever, must not leave this process behind.
+        if (OperatingSystem.IsLinux()) _ = SetParentDeathSignal(PrSetPdeathsig, SigKill);
+        using var deadline = new Timer(_ => Environment.Exit(124), null, TimeSpan.FromSeconds(seconds), Timeout.InfiniteTimeSpan);
+        Runtime.TorchRuntime.Initialize();
+        Console.Out.WriteLine(LoadingMarker);
+        Console.Out.Flush();
         try
         {
             using var model = TorchScriptModel.Load(args[0]);
@@ -72,12 +89,17 @@ public static class TorchScriptCheck
         return 0;
     }
 
+    const int PrSetPdeathsig = 1, SigKill = 9;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "prctl")]
+    private static partial int SetParentDeathSignal(int option, nuint signal);
+
     /// <summary>
     /// Runs <see cref="RunChild"/> for the archive at <paramref name="archivePath"/> in a child process started with
-    /// <paramref name="program"/>, and returns when it survived.
+    /// <paramref name="program"/>, and returns when it survived. Cancelling kills the child.
     /// </summary>
-    /// <exception cref="ModelFormatException">The child died loading or running the archive, or ran past <paramref name="timeout"/>.</exception>
-    /// <exception cref="InvalidOperationException">The child could not run at all (not the archive's fault).</exception>
+    /// <exception cref="ModelFormatException">The child crashed loading or running the archive, or ran past <paramref name="timeout"/>.</exception>
+    /// <exception cref="InvalidOperationException">The child could not start or died for another reason (not the archive's fault).</exception>
     public static async Task EnsureSafeAsync(HostCommand program, string archivePath, IReadOnlyList<long> inputShape, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
@@ -89,29 +111,54 @@ public static class TorchScriptCheck
         start.ArgumentList.Add(Command);
         start.ArgumentList.Add(Path.GetFullPath(archivePath));
         start.ArgumentList.Add(string.Join('x', inputShape));
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start '{program.FileName}' to check a TorchScript archive.");
-        var errors = child.StandardError.ReadToEndAsync(CancellationToken.None);
-        var output = child.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
+        // The child's own deadline comes a little after this one, so that this side's message is the one seen.
+        start.ArgumentList.Add(((int)Math.Ceiling(timeout.TotalSeconds) + 5).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // An abort must not write a dump the size of libtorch.
+        start.Environment["DOTNET_DbgEnableMiniDump"] = "0";
+        Process child;
         try
         {
-            await child.WaitForExitAsync(deadline.Token);
+            child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start '{program.FileName}' to check a TorchScript archive.");
         }
-        catch (OperationCanceledException)
+        catch (System.ComponentModel.Win32Exception e)
         {
-            child.Kill(entireProcessTree: true);
-            await child.WaitForExitAsync(CancellationToken.None);
-            cancellationToken.ThrowIfCancellationRequested();
-            throw new ModelFormatException($"Loading the TorchScript archive and running it once took longer than {timeout.TotalSeconds:0.#} s.");
+            throw new InvalidOperationException($"Could not start '{program.FileName}' to check a TorchScript archive: {e.Message}", e);
         }
-        var stderr = await errors;
-        await output;
-        // 128 + N: the child died of signal N (libtorch's abort is SIGABRT, 134); anything else is the check's own failure.
-        if (child.ExitCode == 0) return;
-        if (child.ExitCode > 128)
-            throw new ModelFormatException($"Not a loadable TorchScript archive: libtorch aborted on it ({Reason(stderr)}).");
-        throw new InvalidOperationException($"The TorchScript check exited with code {child.ExitCode}: {Printable(stderr.Trim(), 500)}");
+        using (child)
+        {
+            var output = ReadKeptAsync(child.StandardOutput);
+            var errors = ReadKeptAsync(child.StandardError);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(timeout);
+            try
+            {
+                await child.WaitForExitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                child.Kill(entireProcessTree: true);
+                await child.WaitForExitAsync(CancellationToken.None);
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new ModelFormatException($"Loading the TorchScript archive and running it once took longer than {timeout.TotalSeconds:0.#} s.");
+            }
+            var (stdout, stderr) = (await output, await errors);
+            cancellationToken.ThrowIfCancellationRequested(); // e.g. Ctrl+C in a terminal reached the child too
+            if (child.ExitCode == 0) return;
+            if (CrashExitCodes.Contains(child.ExitCode) && stdout.Split('\n').Contains(LoadingMarker))
+                throw new ModelFormatException($"Not a loadable TorchScript archive: libtorch aborted on it ({Reason(stderr)}).");
+            throw new InvalidOperationException($"The TorchScript check exited with code {child.ExitCode}: {Printable(stderr.Trim(), 500)}");
+        }
+    }
+
+    /// <summary>Reads a pipe to its end (so the child never blocks on it), keeping the first <see cref="OutputKept"/> characters.</summary>
+    static async Task<string> ReadKeptAsync(StreamReader reader)
+    {
+        var kept = new StringBuilder();
+        var buffer = new char[4096];
+        int read;
+        while ((read = await reader.ReadAsync(buffer)) > 0)
+            kept.Append(buffer, 0, Math.Min(read, Math.Max(0, OutputKept - kept.Length)));
+        return kept.ToString();
     }
 
     static long[]? ParseShape(string text)

@@ -16,7 +16,7 @@ public sealed class TorchScriptCheckTests
     [Fact]
     public void RunChild_ValidArchive_SurvivesWithExitCode0()
     {
-        Assert.Equal(0, TorchScriptCheck.RunChild([Archive, "8"]));
+        Assert.Equal(0, TorchScriptCheck.RunChild([Archive, "8", "60"]));
     }
 
     [Fact]
@@ -28,8 +28,8 @@ public sealed class TorchScriptCheckTests
             File.WriteAllBytes(garbage, [1, 2, 3, 4]);
 
             // A refusal libtorch reports the ordinary way is caught in-process: the caller's own load reports it.
-            Assert.Equal(0, TorchScriptCheck.RunChild([garbage, "8"]));
-            Assert.Equal(0, TorchScriptCheck.RunChild([Archive, "1x28x28"])); // fails to run on that shape: survived too
+            Assert.Equal(0, TorchScriptCheck.RunChild([garbage, "8", "60"]));
+            Assert.Equal(0, TorchScriptCheck.RunChild([Archive, "1x28x28", "60"])); // fails to run on that shape: survived too
         }
         finally
         {
@@ -38,31 +38,63 @@ public sealed class TorchScriptCheckTests
     }
 
     [Theory]
-    [InlineData(null)]
-    [InlineData("0x28")]
-    [InlineData("28x")]
-    [InlineData("-1")]
-    public void RunChild_MalformedArguments_Returns2(string? shape)
+    [InlineData(null, "60")]
+    [InlineData("0x28", "60")]
+    [InlineData("28x", "60")]
+    [InlineData("-1", "60")]
+    [InlineData("8", "0")]
+    [InlineData("8", null)]
+    public void RunChild_MalformedArguments_Returns2(string? shape, string? seconds)
     {
-        Assert.Equal(2, TorchScriptCheck.RunChild(shape is null ? [Archive] : [Archive, shape]));
+        Assert.Equal(2, TorchScriptCheck.RunChild([Archive, .. new[] { shape, seconds }.OfType<string>()]));
     }
 
     [Fact]
     public async Task EnsureSafe_ChildSurvives_Returns()
     {
-        await TorchScriptCheck.EnsureSafeAsync(Shell("test \"$1\" = check-torchscript && test -n \"$2\" && test \"$3\" = 1x28x28"),
+        await TorchScriptCheck.EnsureSafeAsync(Shell("test \"$1\" = check-torchscript && test -n \"$2\" && test \"$3\" = 1x28x28 && test \"$4\" = 35"),
             Archive, [1, 28, 28], TimeSpan.FromSeconds(30));
     }
 
     [Fact]
     public async Task EnsureSafe_ChildAborts_ThrowsFormatErrorWithLibtorchsReason()
     {
-        var script = "printf 'terminate called after throwing an instance of x\\n  what():  \\nUnknown type name \\342\\200\\234T\\001\\n' >&2; kill -ABRT $$";
+        var script = "echo loading; printf 'terminate called after throwing an instance of x\\n  what():  \\nUnknown type name \\342\\200\\234T\\001\\n' >&2; kill -ABRT $$";
 
         var error = await Assert.ThrowsAsync<ModelFormatException>(() =>
             TorchScriptCheck.EnsureSafeAsync(Shell(script), Archive, [8], TimeSpan.FromSeconds(30)));
 
         Assert.Equal("Not a loadable TorchScript archive: libtorch aborted on it (Unknown type name “T).", error.Message);
+    }
+
+    [Theory]
+    // Killed before it started loading: the runtime could not come up, not the archive's doing.
+    [InlineData("kill -ABRT $$")]
+    // Killed after, but not by a crash: SIGKILL is the OOM killer's or an operator's.
+    [InlineData("echo loading; kill -KILL $$")]
+    public async Task EnsureSafe_ChildDiesOtherwise_ThrowsInvalidOperationNotAFormatError(string script)
+    {
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            TorchScriptCheck.EnsureSafeAsync(Shell(script), Archive, [8], TimeSpan.FromSeconds(30)));
+    }
+
+    [Theory]
+    [InlineData("exec yes loading")]
+    [InlineData("exec yes x >&2")]
+    public async Task EnsureSafe_ChildPrintsWithoutEnd_IsDrainedAndTimesOut(string script)
+    {
+        // `yes` fills a pipe for a second: the check must drain it without keeping it all (or blocking it), then time out.
+        var error = await Assert.ThrowsAsync<ModelFormatException>(() =>
+            TorchScriptCheck.EnsureSafeAsync(Shell(script), Archive, [8], TimeSpan.FromSeconds(1)));
+
+        Assert.Contains("longer than 1 s", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EnsureSafe_ProgramMissing_ThrowsInvalidOperation()
+    {
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            TorchScriptCheck.EnsureSafeAsync(new HostCommand("/nonexistent/program", []), Archive, [8], TimeSpan.FromSeconds(30)));
     }
 
     [Fact]

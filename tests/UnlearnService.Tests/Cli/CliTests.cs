@@ -126,4 +126,28 @@ public sealed class CliTests
         Assert.Equal(original, await File.ReadAllBytesAsync(model));
         Assert.Equal([model], Directory.GetFiles(folder));
     }
+
+    [Theory]
+    // Enum.TryParse, System.CommandLine's default, would OR the two names into SmallCnn.
+    [InlineData("--arch Mlp,SmallCnn", "'Mlp,SmallCnn' is not one of Mlp, SmallCnn, ResNet18, TorchScript")]
+    [InlineData("--schedule 2", "'2' is not one of Constant, Cosine, Step")]
+    [InlineData("--out {folder}/sub/", "--out names a folder")]
+    [InlineData("--out {folder}/data.csv", "--out and --data name the same file")]
+    [InlineData("--report {folder}/data.csv", "--report and --data name the same file")]
+    public async Task Train_ArgumentsRefusedBeforeAnyWork_LeaveTheFolderAsItWas(string arguments, string expected)
+    {
+        var folder = TempFolder.Create("cli");
+        var csv = Path.Combine(folder, "data.csv");
+        await File.WriteAllLinesAsync(csv, ["a,b,label", .. Enumerable.Range(0, 40).Select(i => $"{i % 7},{i % 5},{i % 2}")]);
+        var given = arguments.Replace("{folder}", folder, StringComparison.Ordinal).Split(' ');
+        string[] defaults = [.. given.Contains("--out") ? [] : new[] { "--out", Path.Combine(folder, "model.safetensors") },
+            .. given.Contains("--arch") ? [] : new[] { "--arch", "Mlp" }];
+
+        var (exit, output) = await CliProcess.RunAsync(["train", "--data", $"csv:{csv}", "--epochs", "1", "--device", "cpu", .. defaults, .. given]);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("train epoch", output, StringComparison.Ordinal);
+        Assert.Equal([csv], Directory.GetFileSystemEntries(folder));
+    }
 }
